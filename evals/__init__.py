@@ -1,0 +1,3 @@
+"""evals package (see DESIGN.md); its public names are listed in __all__."""
+
+__all__: list[str] = []

@@ -1,0 +1,377 @@
+"""The ``/v1`` HTTP endpoints: OpenAI's chat, completions, embeddings, models; Anthropic's messages.
+
+Handlers are plain Starlette endpoints (no per-request dependency injection or body models):
+the body is parsed once with orjson and checked just enough to name a bad field, because the
+gateway's overhead is measured against every other proxy's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from ._anthropic import (
+    AnthropicRequestError,
+    AnthropicStreamTranslator,
+    anthropic_to_openai_request,
+    openai_to_anthropic_response,
+)
+from ._deployment import Deployment
+from ._gateway import Gateway
+from ._router import Attempt, Outcome, RouterFailure
+from ._upstream import Operation, UpstreamResponse, UpstreamStream
+from ._validate import check_chat, check_completion, check_embeddings
+from .errors import (
+    GatewayError,
+    InvalidRequestError,
+    NoDeploymentAvailable,
+    RequestTooLargeError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
+
+log = logging.getLogger("spyglass.gateway")
+
+_JSON = "application/json"
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def error_response(error: GatewayError, *, anthropic: bool = False) -> Response:
+    """An OpenAI-shaped error (with Anthropic's top-level ``type`` on /v1/messages)."""
+    body = error.to_dict()
+    if anthropic:
+        body["type"] = "error"
+    return Response(orjson.dumps(body), error.status_code, error.headers, _JSON)
+
+
+def failure_error(failure: RouterFailure) -> GatewayError:
+    """The client-facing error after every attempt failed, last upstream error summarised."""
+    error = failure.error
+    attempts = len(failure.outcome.attempts)
+    prefix = f"All {attempts} attempts failed; last error: " if attempts > 1 else ""
+    headers = {"x-spyglass-attempts": str(attempts)}
+    if isinstance(error, NoDeploymentAvailable):
+        headers.update(error.headers)
+        return NoDeploymentAvailable(prefix + error.message, headers=headers)
+    if isinstance(error, UpstreamStatusError):
+        status = error.status_code
+        if status == 429:
+            if error.retry_after is not None:
+                headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
+            return UpstreamStatusError(
+                prefix + error.message, status_code=429, code="rate_limit_exceeded", headers=headers
+            )
+        if status in (401, 403):
+            # Our credentials for the provider were refused: not the caller's fault.
+            return UpstreamStatusError(
+                prefix + error.message,
+                status_code=502,
+                error_type="upstream_error",
+                code="upstream_auth_failed",
+                headers=headers,
+            )
+        if 400 <= status < 500:
+            return UpstreamStatusError(
+                error.message,
+                status_code=status,
+                error_type=error.error_type,
+                code=error.code,
+                param=error.param,
+                headers=headers,
+            )
+        return UpstreamStatusError(
+            prefix + error.message,
+            status_code=502,
+            error_type="upstream_error",
+            code="upstream_error",
+            headers=headers,
+        )
+    if isinstance(error, UpstreamTimeoutError):
+        return UpstreamTimeoutError(prefix + error.message, headers=headers)
+    return UpstreamError(
+        prefix + error.message, code=error.code or "upstream_error", headers=headers
+    )
+
+
+class Endpoints:
+    """Request handlers bound to one :class:`Gateway`."""
+
+    def __init__(self, gateway: Gateway, *, started_at: int | None = None) -> None:
+        self.gateway = gateway
+        self.router = gateway.router
+        self.max_body = gateway.config.max_request_body_bytes
+        self.created = started_at or int(time.time())
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/chat/completions", self.chat, methods=["POST"], include_in_schema=False),
+            Route("/v1/completions", self.completions, methods=["POST"]),
+            Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+            Route("/v1/models/{model:path}", self.model, methods=["GET"]),
+            Route("/v1/messages", self.messages, methods=["POST"]),
+        ]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _read_json(self, request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            raise self._too_large()
+        if length is not None:
+            raw = await request.body()
+        else:
+            parts: list[bytes] = []
+            size = 0
+            async for part in request.stream():
+                size += len(part)
+                if size > self.max_body:
+                    raise self._too_large()
+                parts.append(part)
+            raw = b"".join(parts)
+        if len(raw) > self.max_body:
+            raise self._too_large()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequestError(
+                f"We could not parse the JSON body of your request: {exc.msg} "
+                f"(line {exc.lineno}, column {exc.colno}).",
+                code="invalid_json",
+            ) from None
+        if not isinstance(body, dict):
+            raise InvalidRequestError(
+                "The request body must be a JSON object.", code="invalid_json"
+            )
+        return body
+
+    def _too_large(self) -> RequestTooLargeError:
+        return RequestTooLargeError(f"Request body exceeds the limit of {self.max_body} bytes.")
+
+    # -- handlers --------------------------------------------------------------------------
+
+    async def chat(self, request: Request) -> Response:
+        return await self._handle(request, "chat", check_chat)
+
+    async def completions(self, request: Request) -> Response:
+        return await self._handle(request, "completions", check_completion)
+
+    async def embeddings(self, request: Request) -> Response:
+        return await self._handle(request, "embeddings", check_embeddings)
+
+    async def models(self, request: Request) -> Response:
+        data = [self._model_card(name) for name in self.router.model_names()]
+        return Response(orjson.dumps({"object": "list", "data": data}), media_type=_JSON)
+
+    async def model(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        try:
+            self.router.resolve(name)
+        except GatewayError as error:
+            return error_response(error)
+        return Response(orjson.dumps(self._model_card(name)), media_type=_JSON)
+
+    def _model_card(self, name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": self.created, "owned_by": "spyglass"}
+
+    async def _handle(
+        self, request: Request, op: Operation, check: Callable[[dict[str, Any]], None]
+    ) -> Response:
+        started = time.perf_counter()
+        call_id = str(uuid.uuid4())
+        try:
+            body = await self._read_json(request)
+            check(body)
+            return await self._dispatch(request, op, body, started, call_id, anthropic=False)
+        except GatewayError as error:
+            error.headers.setdefault("x-spyglass-call-id", call_id)
+            return error_response(error)
+        except RouterFailure as failure:
+            return error_response(failure_error(failure))
+        except Exception as exc:  # never a traceback to the client
+            return self._internal_error(exc, call_id, request)
+
+    async def messages(self, request: Request) -> Response:
+        """Anthropic's Messages API on top of any configured model."""
+        started = time.perf_counter()
+        call_id = str(uuid.uuid4())
+        try:
+            body = await self._read_json(request)
+            try:
+                chat_body = anthropic_to_openai_request(body)
+            except AnthropicRequestError as exc:
+                raise InvalidRequestError(exc.message, param=exc.param) from None
+            check_chat(chat_body)
+            return await self._dispatch(
+                request, "chat", chat_body, started, call_id, anthropic=True
+            )
+        except GatewayError as error:
+            return error_response(error, anthropic=True)
+        except RouterFailure as failure:
+            return error_response(failure_error(failure), anthropic=True)
+        except Exception as exc:
+            return self._internal_error(exc, call_id, request, anthropic=True)
+
+    def _internal_error(
+        self, exc: Exception, call_id: str, request: Request, *, anthropic: bool = False
+    ) -> Response:
+        # The message and traceback may hold request content or secrets: the log line names
+        # only the kind of error; the traceback is for debug logging.
+        log.error(
+            "internal error on %s (call %s): %s", request.url.path, call_id, type(exc).__name__
+        )
+        log.debug("internal error details (call %s)", call_id, exc_info=exc)
+        error = GatewayError(
+            f"Internal error in the gateway (call id {call_id}).", code="internal_error"
+        )
+        return error_response(error, anthropic=anthropic)
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    async def _dispatch(
+        self,
+        request: Request,
+        op: Operation,
+        body: dict[str, Any],
+        started: float,
+        call_id: str,
+        *,
+        anthropic: bool,
+    ) -> Response:
+        group = self.router.resolve(body["model"])
+        requested_model = body["model"]
+        request_timeout = _request_timeout(request, body)
+        stream = body.get("stream") is True
+        if stream:
+            options = body.get("stream_options")
+            wants_usage = anthropic or (
+                isinstance(options, dict) and options.get("include_usage") is True
+            )
+
+            async def open_stream(dep: Deployment, attempt: Attempt) -> UpstreamStream:
+                timeout = self._timeout(dep, request_timeout, stream=True)
+                return await dep.adapter.stream(
+                    op, dep, body, timeout, client_wants_usage=wants_usage
+                )
+
+            upstream, outcome = await self.router.execute(group, open_stream)
+            headers = self._headers(call_id, outcome, started, cost=None)
+            headers.update(_SSE_HEADERS)
+            relay = (
+                self._relay_anthropic(upstream, outcome, requested_model)
+                if anthropic
+                else self._relay(upstream, outcome)
+            )
+            return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
+
+        async def send(dep: Deployment, attempt: Attempt) -> UpstreamResponse:
+            timeout = self._timeout(dep, request_timeout, stream=False)
+            return await dep.adapter.send(op, dep, body, timeout)
+
+        result, outcome = await self.router.execute(group, send)
+        dep = outcome.deployment
+        usage = result.usage
+        cost = dep.cost(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
+        self.router.record_tokens(dep, usage.input_tokens + usage.output_tokens)
+        headers = self._headers(call_id, outcome, started, cost=cost)
+        if anthropic:
+            content = orjson.dumps(openai_to_anthropic_response(result.data, requested_model))
+        else:
+            content = result.body
+        return Response(content, 200, headers, _JSON)
+
+    def _timeout(self, dep: Deployment, requested: float | None, *, stream: bool) -> float:
+        if requested is not None:
+            return requested
+        settings = self.router.settings
+        if stream:
+            found = dep.params.stream_timeout or settings.stream_timeout
+            if found:
+                return found
+        return dep.params.timeout or settings.timeout
+
+    def _headers(
+        self, call_id: str, outcome: Outcome, started: float, *, cost: float | None
+    ) -> dict[str, str]:
+        total_ms = (time.perf_counter() - started) * 1000
+        upstream_ms = sum(a.duration_ms for a in outcome.attempts)
+        dep = outcome.deployment
+        headers = {
+            "x-spyglass-call-id": call_id,
+            "x-spyglass-model-group": dep.group,
+            "x-spyglass-model-id": dep.id,
+            "x-spyglass-attempts": str(len(outcome.attempts)),
+            "x-spyglass-fallbacks": str(outcome.fallbacks),
+            "x-spyglass-overhead-duration-ms": f"{max(total_ms - upstream_ms, 0.0):.3f}",
+            "x-spyglass-response-duration-ms": f"{total_ms:.3f}",
+        }
+        if cost is not None:
+            headers["x-spyglass-response-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
+        return headers
+
+    async def _relay(self, upstream: UpstreamStream, outcome: Outcome) -> AsyncIterator[bytes]:
+        """Relay the upstream's events; a failure mid-stream becomes an error event."""
+        try:
+            async for piece in upstream:
+                yield piece.raw
+        except UpstreamError as error:
+            log.warning("stream from %s broke off: %s", outcome.deployment.name, error.message)
+            yield b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
+        finally:
+            await self._stream_ended(upstream, outcome)
+
+    async def _relay_anthropic(
+        self, upstream: UpstreamStream, outcome: Outcome, model: str
+    ) -> AsyncIterator[bytes]:
+        translator = AnthropicStreamTranslator(model)
+        try:
+            async for piece in upstream:
+                for chunk in piece.chunks:
+                    for event in translator.feed(chunk):
+                        yield event
+            for event in translator.finish():
+                yield event
+        except UpstreamError as error:
+            log.warning("stream from %s broke off: %s", outcome.deployment.name, error.message)
+            yield translator.error(error.message)
+        finally:
+            await self._stream_ended(upstream, outcome)
+
+    async def _stream_ended(self, upstream: UpstreamStream, outcome: Outcome) -> None:
+        # Runs on completion and when the client goes away (the relay is cancelled): closing
+        # the upstream response cancels the upstream request.
+        await upstream.aclose()
+        usage = upstream.usage
+        self.router.record_tokens(outcome.deployment, usage.input_tokens + usage.output_tokens)
+
+
+def _request_timeout(request: Request, body: dict[str, Any]) -> float | None:
+    """A per-request timeout: header ``x-spyglass-timeout`` or body ``timeout`` (seconds)."""
+    value: Any = body.pop("timeout", None)
+    header = request.headers.get("x-spyglass-timeout")
+    if header is not None:
+        value = header
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(
+            f"Invalid timeout {value!r}: expected a number of seconds.", param="timeout"
+        ) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidRequestError(
+            "Invalid timeout: must be a positive number of seconds.", param="timeout"
+        )
+    return seconds

@@ -1,0 +1,337 @@
+"""The fast path: OpenAI-compatible providers get the client's body with minimal parsing.
+
+The body is forwarded with only ``model`` replaced (and request defaults filled in); streamed
+chunks are relayed as they arrive, event by event, reading only what usage and finish reasons
+need. All HTTP goes through the injected ``httpx.AsyncClient`` (in production backed by
+aiohttp; in tests by respx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from ._deployment import Deployment
+from ._upstream import Operation, StreamPiece, UpstreamResponse, Usage
+from .errors import (
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
+
+# Providers whose API is OpenAI's, with their default base URL ("" = api_base required).
+OPENAI_COMPATIBLE: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "azure": "",
+    "custom_openai": "",
+    "openai_like": "",
+    "hosted_vllm": "",
+    "vllm": "",
+    "ollama": "http://localhost:11434/v1",
+    "ollama_chat": "http://localhost:11434/v1",
+    "lm_studio": "http://localhost:1234/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "together_ai": "https://api.together.xyz/v1",
+    "mistral": "https://api.mistral.ai/v1",
+    "deepseek": "https://api.deepseek.com/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "xai": "https://api.x.ai/v1",
+    "fireworks_ai": "https://api.fireworks.ai/inference/v1",
+    "perplexity": "https://api.perplexity.ai",
+    "deepinfra": "https://api.deepinfra.com/v1/openai",
+}
+
+_PATHS: dict[Operation, str] = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+}
+
+_CONTEXT_WINDOW_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "too many tokens",
+    "prompt is too long",
+)
+
+
+def base_url(dep_provider: str, api_base: str | None) -> str:
+    """The URL prefix operations are appended to."""
+    base = (api_base or OPENAI_COMPATIBLE.get(dep_provider, "")).rstrip("/")
+    if dep_provider.startswith("ollama") and api_base and not base.endswith("/v1"):
+        base += "/v1"
+    return base
+
+
+class PassthroughAdapter:
+    """Calls OpenAI-compatible HTTP APIs directly."""
+
+    name = "passthrough"
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def aclose(self) -> None:
+        """The client belongs to the app, which closes it."""
+
+    def _request(
+        self, op: Operation, dep: Deployment, body: dict[str, Any], stream: bool, timeout: float
+    ) -> httpx.Request:
+        params = dep.params
+        payload = {**dep.request_defaults, **body} if dep.request_defaults else dict(body)
+        headers = {"content-type": "application/json"}
+        if dep.provider == "azure":
+            url = (
+                f"{base_url('azure', params.api_base)}/openai/deployments/"
+                f"{dep.upstream_model}{_PATHS[op]}?api-version={params.api_version or '2024-10-21'}"
+            )
+            if params.api_key is not None:
+                headers["api-key"] = params.api_key.get_secret_value()
+        else:
+            url = base_url(dep.provider, params.api_base) + _PATHS[op]
+            if params.api_key is not None:
+                headers["authorization"] = "Bearer " + params.api_key.get_secret_value()
+        payload["model"] = dep.upstream_model
+        if params.organization:
+            headers["openai-organization"] = params.organization
+        if params.extra_headers:
+            headers.update(params.extra_headers)
+        return self._client.build_request(
+            "POST",
+            url,
+            content=orjson.dumps(payload),
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+
+    async def send(
+        self, op: Operation, dep: Deployment, body: dict[str, Any], timeout: float
+    ) -> UpstreamResponse:
+        request = self._request(op, dep, body, False, timeout)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._client.send(request)
+        except TimeoutError as exc:
+            raise UpstreamTimeoutError(f"{dep.name} did not answer within {timeout:g}s") from exc
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeoutError(f"{dep.name} did not answer within {timeout:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamConnectionError(
+                f"{dep.name} could not be reached: {_brief(exc)}"
+            ) from exc
+        elapsed = (time.perf_counter() - started) * 1000
+        content = response.content
+        if response.status_code >= 400:
+            raise status_error(dep, response.status_code, content, response.headers)
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"{dep.name} answered with invalid JSON") from exc
+        if not isinstance(data, dict):
+            raise UpstreamError(f"{dep.name} answered with a JSON {type(data).__name__}")
+        return UpstreamResponse(content, data, Usage.from_openai(data.get("usage")), elapsed)
+
+    async def stream(
+        self,
+        op: Operation,
+        dep: Deployment,
+        body: dict[str, Any],
+        timeout: float,
+        *,
+        client_wants_usage: bool,
+    ) -> PassthroughStream:
+        if dep.params.stream_usage and not client_wants_usage:
+            options = body.get("stream_options")
+            merged = dict(options) if isinstance(options, dict) else {}
+            merged["include_usage"] = True
+            body = {**body, "stream_options": merged}
+        request = self._request(op, dep, body, True, timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._client.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise UpstreamTimeoutError(
+                f"{dep.name} did not start streaming within {timeout:g}s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamConnectionError(
+                f"{dep.name} could not be reached: {_brief(exc)}"
+            ) from exc
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+            raise status_error(dep, response.status_code, content, response.headers)
+        return PassthroughStream(response, strip_usage=not client_wants_usage)
+
+
+class PassthroughStream:
+    """Relays an upstream SSE stream event by event, noting usage and finish reasons."""
+
+    def __init__(self, response: httpx.Response, *, strip_usage: bool) -> None:
+        self._response = response
+        self._strip_usage = strip_usage
+        self.usage = Usage()
+        self.finish_reasons: list[str] = []
+        self.first_chunk_at: float | None = None
+
+    def __aiter__(self) -> AsyncIterator[StreamPiece]:
+        return self._pieces()
+
+    async def _pieces(self) -> AsyncIterator[StreamPiece]:
+        buffer = b""
+        try:
+            async for data in self._response.aiter_raw():
+                if self.first_chunk_at is None:
+                    self.first_chunk_at = time.perf_counter()
+                if b"\r" in data:
+                    data = data.replace(b"\r\n", b"\n")
+                buffer += data
+                end = buffer.rfind(b"\n\n")
+                if end < 0:
+                    continue
+                complete, buffer = buffer[: end + 2], buffer[end + 2 :]
+                piece = self._read_events(complete)
+                if piece.raw:
+                    yield piece
+        except httpx.HTTPError as exc:
+            raise UpstreamConnectionError(f"upstream stream broke off: {_brief(exc)}") from exc
+        if buffer.strip():
+            piece = self._read_events(buffer + b"\n\n")
+            if piece.raw:
+                yield piece
+
+    def _read_events(self, events: bytes) -> StreamPiece:
+        chunks: list[dict[str, Any]] = []
+        kept: list[bytes] = []
+        dropped = False
+        for event in events.split(b"\n\n"):
+            if not event:
+                continue
+            payload = _data_of(event)
+            if payload is None or payload == b"[DONE]":
+                kept.append(event)
+                continue
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                kept.append(event)
+                continue
+            if not isinstance(chunk, dict):
+                kept.append(event)
+                continue
+            choices = chunk.get("choices")
+            if chunk.get("usage"):
+                self.usage = Usage.from_openai(chunk["usage"])
+                if self._strip_usage and not choices:
+                    dropped = True
+                    continue
+            if choices:
+                for choice in choices:
+                    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+                    if reason:
+                        self.finish_reasons.append(reason)
+            chunks.append(chunk)
+            kept.append(event)
+        if not dropped:
+            return StreamPiece(events, chunks)
+        return StreamPiece(b"".join(e + b"\n\n" for e in kept), chunks)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _data_of(event: bytes) -> bytes | None:
+    """The payload of an SSE event's data line(s), or None for comments and other fields."""
+    if event.startswith(b"data:"):
+        if b"\ndata:" not in event:
+            return event[5:].strip()
+    lines = [line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")]
+    return b"\n".join(lines) if lines else None
+
+
+def status_error(
+    dep: Deployment, status: int, content: bytes, headers: httpx.Headers
+) -> UpstreamStatusError:
+    """An :class:`UpstreamStatusError` from an upstream error response, secrets scrubbed."""
+    message = ""
+    error_type: str | None = None
+    code: str | None = None
+    param: str | None = None
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or "")
+        error_type = error.get("type") if isinstance(error.get("type"), str) else None
+        code = str(error["code"]) if error.get("code") is not None else None
+        param = error.get("param") if isinstance(error.get("param"), str) else None
+    elif isinstance(error, str):
+        message = error
+    elif isinstance(data, dict) and isinstance(data.get("message"), str):
+        message = data["message"]
+    if not message:
+        message = content[:300].decode("utf-8", "replace").strip() or f"HTTP {status}"
+    message = scrub(message, dep.secrets())
+    lowered = f"{code} {message}".lower()
+    context_exceeded = status in (400, 413, 422) and any(
+        m in lowered for m in _CONTEXT_WINDOW_MARKERS
+    )
+    return UpstreamStatusError(
+        f"{dep.name} returned {status}: {message}",
+        status_code=status,
+        error_type=error_type,
+        code=code,
+        param=param,
+        body=data if isinstance(data, dict) else None,
+        retry_after=retry_after_seconds(headers),
+        context_window_exceeded=context_exceeded,
+    )
+
+
+def retry_after_seconds(headers: httpx.Headers | dict[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret replaced by a mask."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__

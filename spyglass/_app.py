@@ -1,0 +1,161 @@
+"""The composition root: ``create_app(settings)`` wires every package into one ASGI app.
+
+It alone builds the HTTP clients, the database engine and (later) the tracer provider, and it
+opens and closes them in the app's lifespan. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import Endpoints, Gateway, GatewayError, InvalidRequestError, error_response
+
+from ._db import check_store, create_store_engine, upgrade_store
+from ._settings import Settings
+from ._version import __version__
+
+log = logging.getLogger("spyglass")
+
+__all__ = ["create_app", "default_transport"]
+
+
+def default_transport() -> httpx.AsyncBaseTransport:
+    """The fast path's transport: aiohttp under httpx's interface.
+
+    httpx's own pool costs several times aiohttp's per request under concurrency; going through
+    httpx's interface keeps the client replaceable (respx, MockTransport) in tests.
+    """
+    from httpx_aiohttp import AiohttpTransport
+
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        trust_env=True,
+    )
+    return transport
+
+
+def create_app(
+    settings: Settings,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+    migrate: bool = True,
+    router_options: dict[str, Any] | None = None,
+) -> FastAPI:
+    """Build the Spyglass ASGI app.
+
+    Args:
+        settings: the configuration, built once by ``load_settings``.
+        upstream_transport: what the gateway's fast path sends through (tests pass respx's
+            mock transport); aiohttp by default.
+        migrate: apply store migrations at startup (``spyglass serve`` with several workers
+            migrates once, before starting them).
+        router_options: passed to the router (tests inject a clock, sleep and rng).
+
+    Returns:
+        A FastAPI app serving ``/v1``, ``/api``, ``/health`` on one port.
+
+    Raises:
+        gateway.ConfigError: when the configuration is inconsistent (e.g. unknown fallbacks).
+    """
+    engine = create_store_engine(settings.database_url_value())
+    http_client = httpx.AsyncClient(
+        transport=upstream_transport or default_transport(),
+        timeout=httpx.Timeout(600.0, connect=10.0),
+        follow_redirects=False,
+    )
+    gateway = Gateway(settings.gateway_config(), http_client=http_client, **(router_options or {}))
+    endpoints = Endpoints(gateway)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await asyncio.to_thread(upgrade_store, engine)
+        log.info(
+            "Spyglass %s ready: %d model group(s): %s",
+            __version__,
+            len(gateway.router.groups),
+            ", ".join(gateway.router.groups) or "none configured",
+        )
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+            await http_client.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Spyglass",
+        version=__version__,
+        description="OpenAI-compatible LLM gateway with tracing, prompts and evals.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.gateway = gateway
+    app.state.engine = engine
+    app.router.routes.extend(endpoints.routes())
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> Response:
+        """The process can serve: the store answers."""
+        try:
+            await asyncio.to_thread(check_store, engine)
+        except Exception as exc:
+            log.warning("readiness check failed: store unreachable (%s)", type(exc).__name__)
+            body = {"status": "unavailable", "store": "unreachable"}
+            return Response(orjson.dumps(body), 503, media_type="application/json")
+        body = {"status": "ok", "store": "ok", "version": __version__}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """OpenAI-shaped errors everywhere under /v1; FastAPI's shape elsewhere."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not request.url.path.startswith("/v1"):
+            return Response(
+                orjson.dumps({"detail": exc.detail}),
+                exc.status_code,
+                exc.headers,
+                "application/json",
+            )
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        error = GatewayError(
+            f"{request.method} {request.url.path}: {exc.detail}",
+            status_code=exc.status_code,
+            code=codes.get(exc.status_code),
+        )
+        error.error_type = "invalid_request_error"
+        return error_response(error, anthropic=request.url.path == "/v1/messages")
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        param = ".".join(str(p) for p in first["loc"][1:]) or None
+        return error_response(InvalidRequestError(f"{param}: {first['msg']}", param=param))
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,269 @@
+"""The ``spyglass`` command: a thin layer over library calls.
+
+Heavy modules (the web stack, database drivers, litellm) are imported inside the commands
+that need them, so ``spyglass --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from ._version import __version__
+
+app = typer.Typer(
+    name="spyglass",
+    help="Spyglass: an OpenAI-compatible LLM gateway with tracing, a prompt registry and evals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the store's schema (migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+out = Console()
+
+EXIT_INVALID = 2
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (YAML). Default: $SPYGLASS_CONFIG, else ./spyglass.yaml if present.",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    """Print an error for a person (no traceback) and exit."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _load(config: Path | None, **overrides: Any) -> Any:
+    from gateway import ConfigError
+
+    from ._settings import load_settings
+
+    try:
+        settings, warnings = load_settings(config, **overrides)
+    except ConfigError as exc:
+        fail(exc.message)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"spyglass {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Spyglass: see, control and improve your LLM calls."""
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind. [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on. [default: 4000]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes. [default: 1]", min=1, max=64)
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Validate the configuration and exit without serving.")
+    ] = False,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error. [default: info]")
+    ] = None,
+    access_log: Annotated[
+        bool | None, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = None,
+) -> None:
+    """Serve the gateway (/v1), the API (/api) and health checks on one port."""
+    server: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "host": host,
+            "port": port,
+            "workers": workers,
+            "log_level": log_level,
+            "access_log": access_log,
+        }.items()
+        if v is not None
+    }
+    # CLI flags beat everything: they travel as environment variables, which also reach
+    # worker processes started by uvicorn.
+    for key, value in server.items():
+        os.environ[f"SPYGLASS_SERVER__{key.upper()}"] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
+        )
+    if config is not None:
+        os.environ["SPYGLASS_CONFIG"] = str(config.resolve())
+    settings = _load(config)
+    if check:
+        _check(settings)
+        return
+    _serve(settings)
+
+
+def _check(settings: Any) -> None:
+    from rich.table import Table
+
+    from gateway import ConfigError, Gateway, uses_passthrough
+
+    table = Table(title="Model groups", show_lines=False)
+    for column in ("model_name", "provider model", "path", "api_base"):
+        table.add_column(column)
+    for entry in settings.model_list:
+        params = entry.litellm_params
+        provider = params.model.partition("/")[0]
+        path = (
+            "mock"
+            if provider == "mock"
+            else "passthrough"
+            if uses_passthrough(params)
+            else "litellm"
+        )
+        table.add_row(entry.model_name, params.model, path, params.api_base or "-")
+    import httpx
+
+    try:
+        Gateway(settings.gateway_config(), http_client=httpx.AsyncClient())
+    except ConfigError as exc:
+        fail(exc.message)
+    out.print(table)
+    out.print(f"[green]configuration OK[/] ({len(settings.model_list)} deployment(s))")
+
+
+def _serve(settings: Any) -> None:
+    import uvicorn
+
+    from gateway import ConfigError
+
+    from ._db import create_store_engine, upgrade_store
+
+    server = settings.server
+    _configure_logging(server.log_level)
+    common: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "log_level": server.log_level,
+        "access_log": server.access_log,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "timeout_graceful_shutdown": 30,
+        "server_header": False,
+    }
+    try:
+        engine = create_store_engine(settings.database_url_value())
+        upgrade_store(engine)  # once, before any worker starts
+        engine.dispose()
+    except Exception as exc:
+        fail(f"cannot open the store: {type(exc).__name__}: {_safe(exc)}")
+    if server.workers > 1:
+        uvicorn.run("spyglass._cli:worker_app", factory=True, workers=server.workers, **common)
+        return
+    from ._app import create_app
+
+    try:
+        application = create_app(settings, migrate=False)
+    except ConfigError as exc:
+        fail(exc.message)
+    err.print(
+        f"[bold]Spyglass {__version__}[/] serving on http://{server.host}:{server.port}"
+        f"  (OpenAI base URL: http://{server.host}:{server.port}/v1)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    uvicorn.run(application, **common)
+
+
+def worker_app() -> Any:
+    """App factory for worker processes: settings come from the environment set by ``serve``."""
+    from ._app import create_app
+    from ._settings import load_settings
+
+    settings, _ = load_settings(None)
+    return create_app(settings, migrate=False)
+
+
+def _configure_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # litellm logs request details (and, at debug, headers) on its own loggers.
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _safe(exc: Exception) -> str:
+    """An exception's text without URLs' passwords."""
+    import re
+
+    return re.sub(r"://([^:/@]+):([^@]+)@", r"://\1:***@", str(exc))[:300]
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply the store's migrations up to the newest."""
+    from ._db import create_store_engine, current_revision, upgrade_store
+
+    settings = _load(config)
+    try:
+        engine = create_store_engine(settings.database_url_value())
+        upgrade_store(engine)
+        revision = current_revision(engine)
+    except Exception as exc:
+        fail(f"cannot migrate the store: {type(exc).__name__}: {_safe(exc)}")
+    out.print(f"store at revision [bold]{revision}[/]")
+
+
+@db_app.command("current")
+def db_current(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the store's URL (password hidden) and its schema revision."""
+    from sqlalchemy.engine import make_url
+
+    from ._db import create_store_engine, current_revision, head_revision
+
+    settings = _load(config)
+    url = settings.database_url_value()
+    try:
+        revision = current_revision(create_store_engine(url))
+    except Exception as exc:
+        fail(f"cannot open the store: {type(exc).__name__}: {_safe(exc)}")
+    shown = make_url(url).render_as_string(hide_password=True)
+    info = {"url": shown, "revision": revision, "head": head_revision()}
+    if as_json:
+        print(json.dumps(info))
+        return
+    for key, value in info.items():
+        out.print(f"{key}: {value}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,89 @@
+"""The store's engine and its schema migrations (Alembic), for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+__all__ = [
+    "check_store",
+    "create_store_engine",
+    "current_revision",
+    "downgrade_store",
+    "head_revision",
+    "upgrade_store",
+]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets its directory created and WAL mode for concurrency."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run beside the writer; NORMAL sync is durable at each checkpoint
+        # and safe against corruption on a crash.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade_store(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (idempotent)."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(engine), revision)
+
+
+def downgrade_store(engine: Engine, revision: str) -> None:
+    """Revert migrations down to ``revision`` (``base`` removes every table)."""
+    from alembic import command
+
+    command.downgrade(_alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the store is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision this version of Spyglass ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(
+        _alembic_config(create_engine("sqlite://"))
+    ).get_current_head()
+
+
+def check_store(engine: Engine) -> None:
+    """Raise if the store cannot answer a query."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
