@@ -1,0 +1,5 @@
+"""``python -m spyglass`` runs the CLI."""
+
+from ._cli import main
+
+main()
