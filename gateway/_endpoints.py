@@ -7,6 +7,7 @@ gateway's overhead is measured against every other proxy's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -261,9 +262,13 @@ class Endpoints:
 
             async def open_stream(dep: Deployment, attempt: Attempt) -> UpstreamStream:
                 timeout = self._timeout(dep, request_timeout, stream=True)
-                return await dep.adapter.stream(
-                    op, dep, body, timeout, client_wants_usage=wants_usage
-                )
+                try:
+                    async with asyncio.timeout(timeout):
+                        return await dep.adapter.stream(
+                            op, dep, body, timeout, client_wants_usage=wants_usage
+                        )
+                except TimeoutError:
+                    raise _timed_out(dep, timeout) from None
 
             upstream, outcome = await self.router.execute(group, open_stream)
             headers = self._headers(call_id, outcome, started, cost=None)
@@ -277,7 +282,11 @@ class Endpoints:
 
         async def send(dep: Deployment, attempt: Attempt) -> UpstreamResponse:
             timeout = self._timeout(dep, request_timeout, stream=False)
-            return await dep.adapter.send(op, dep, body, timeout)
+            try:
+                async with asyncio.timeout(timeout):
+                    return await dep.adapter.send(op, dep, body, timeout)
+            except TimeoutError:
+                raise _timed_out(dep, timeout) from None
 
         result, outcome = await self.router.execute(group, send)
         dep = outcome.deployment
@@ -354,6 +363,10 @@ class Endpoints:
         await upstream.aclose()
         usage = upstream.usage
         self.router.record_tokens(outcome.deployment, usage.input_tokens + usage.output_tokens)
+
+
+def _timed_out(dep: Deployment, timeout: float) -> UpstreamTimeoutError:
+    return UpstreamTimeoutError(f"{dep.name} did not answer within {timeout:g}s")
 
 
 def _request_timeout(request: Request, body: dict[str, Any]) -> float | None:

@@ -8,7 +8,6 @@ aiohttp; in tests by respx).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
@@ -118,10 +117,7 @@ class PassthroughAdapter:
         request = self._request(op, dep, body, False, timeout)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                response = await self._client.send(request)
-        except TimeoutError as exc:
-            raise UpstreamTimeoutError(f"{dep.name} did not answer within {timeout:g}s") from exc
+            response = await self._client.send(request)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeoutError(f"{dep.name} did not answer within {timeout:g}s") from exc
         except httpx.HTTPError as exc:
@@ -156,9 +152,8 @@ class PassthroughAdapter:
             body = {**body, "stream_options": merged}
         request = self._request(op, dep, body, True, timeout)
         try:
-            async with asyncio.timeout(timeout):
-                response = await self._client.send(request, stream=True)
-        except (TimeoutError, httpx.TimeoutException) as exc:
+            response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
             raise UpstreamTimeoutError(
                 f"{dep.name} did not start streaming within {timeout:g}s"
             ) from exc

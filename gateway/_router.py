@@ -8,8 +8,8 @@ One call of :meth:`Router.execute` runs a request to completion across attempts:
    up to ``num_retries`` times, preferring a deployment not tried yet: switching is immediate,
    retrying the same deployment waits (exponential backoff with full jitter, at least the
    provider's Retry-After);
-3. a deployment failing more than ``allowed_fails`` times in a minute cools down for
-   ``cooldown_time`` seconds (a 429 cools it at once when the group has others);
+3. in a group of several deployments, one failing more than ``allowed_fails`` times in a
+   minute cools down for ``cooldown_time`` seconds (a 429 cools it at once);
 4. when a group is exhausted, its ``fallbacks`` (or ``context_window_fallbacks`` after a
    context-window error, or ``default_fallbacks``) are tried in order, each with its own retries.
 
@@ -263,8 +263,11 @@ class Router:
         dep.failures.append(now)
         while dep.failures and dep.failures[0] < now - 60:
             dep.failures.popleft()
-        several = len(self.groups.get(dep.group, [])) > 1
-        if isinstance(error, UpstreamStatusError) and error.status_code == 429 and several:
+        if len(self.groups.get(dep.group, [])) < 2:
+            # Like LiteLLM: a lone deployment is never cooled down; that would only turn the
+            # provider's errors into ours while it may already have recovered.
+            return
+        if isinstance(error, UpstreamStatusError) and error.status_code == 429:
             wait = max(error.retry_after or 0.0, self.settings.cooldown_time)
             dep.cooldown_until = max(dep.cooldown_until, now + wait)
         elif len(dep.failures) > self.settings.allowed_fails:

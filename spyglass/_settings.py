@@ -135,9 +135,12 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> tuple[S
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         document = YamlDocument.load(path)
+        # LiteLLM's `environment_variables` section sets variables the rest may refer to.
+        declared = document.values.get("environment_variables")
+        if isinstance(declared, dict):
+            for key, value in declared.items():
+                os.environ.setdefault(str(key), str(value))
         file_values = document.resolve_env()
-        for key, value in (file_values.get("environment_variables") or {}).items():
-            os.environ.setdefault(str(key), str(value))
     warnings: list[str] = []
     known = set(Settings.model_fields)
     for key in file_values:
