@@ -20,7 +20,9 @@ import yaml
 
 from spyglass import Settings, create_app, load_settings
 
-PG_ADMIN_URL = os.environ.get("SPYGLASS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "SPYGLASS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -74,14 +76,24 @@ def free_port() -> int:
 class Server:
     """A `spyglass serve` process on a free port."""
 
-    def __init__(self, config_path: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config_path: Path, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "spyglass", "serve", "--config", str(config_path),
-             "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "spyglass",
+                "serve",
+                "--config",
+                str(config_path),
+                "--port",
+                str(self.port),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -117,7 +129,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start `spyglass serve` subprocesses from config dicts; all are stopped afterwards."""
     servers: list[Server] = []
 
-    def start(config: dict[str, Any], name: str = "server", env: dict[str, str] | None = None) -> Server:
+    def start(
+        config: dict[str, Any], name: str = "server", env: dict[str, str] | None = None
+    ) -> Server:
         path = write_config(tmp_path / f"{name}.yaml", config)
         server = Server(path, tmp_path / f"{name}.log", env)
         servers.append(server)
