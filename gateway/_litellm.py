@@ -37,6 +37,11 @@ _SPYGLASS_KEYS = {
     "max_retries",
 }
 
+# litellm 1.106's chat entry point routes any request with tools through its proxy's MCP
+# gateway first, which imports the `mcp` package (a litellm[proxy] extra we do not install):
+# every tool call failed with "No module named 'mcp'". Spyglass has no MCP tools to expand.
+_CHAT_KWARGS = {"_skip_mcp_handler": True}
+
 
 def import_litellm() -> Any:
     """Import litellm configured for a server: offline price map, no telemetry, quiet."""
@@ -90,7 +95,7 @@ class LitellmAdapter:
         started = time.perf_counter()
         try:
             if op == "chat":
-                result = await self._litellm.acompletion(**kwargs)
+                result = await self._litellm.acompletion(**kwargs, **_CHAT_KWARGS)
             elif op == "embeddings":
                 result = await self._litellm.aembedding(**kwargs)
             else:
@@ -122,7 +127,7 @@ class LitellmAdapter:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         try:
-            result = await self._litellm.acompletion(**kwargs)
+            result = await self._litellm.acompletion(**kwargs, **_CHAT_KWARGS)
         except Exception as exc:
             raise self._error(dep, exc) from exc
         return LitellmStream(result, self, dep, include_usage=client_wants_usage)
@@ -139,8 +144,10 @@ class LitellmAdapter:
         if isinstance(exc, litellm.APIConnectionError):
             return UpstreamConnectionError(text)
         status = getattr(exc, "status_code", None)
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
+        # litellm keeps the provider's headers apart; its `response` may be a stand-in.
+        headers = getattr(exc, "litellm_response_headers", None) or getattr(
+            getattr(exc, "response", None), "headers", None
+        )
         if not isinstance(status, int):
             return UpstreamError(text)
         context = isinstance(exc, litellm.ContextWindowExceededError)

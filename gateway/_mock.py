@@ -266,10 +266,19 @@ def _tool_calls(body: dict[str, Any], messages: list[Any]) -> list[dict[str, Any
     ]
 
 
-def example_for(schema: Any, depth: int = 0) -> Any:
-    """A small value valid against a JSON schema (the subset tools and outputs use)."""
+def example_for(schema: Any, depth: int = 0, root: Any = None) -> Any:
+    """A small value valid against a JSON schema (the subset tools and outputs use).
+
+    Local references (``{"$ref": "#/$defs/Item"}``, as pydantic and the OpenAI SDK write nested
+    models) are resolved against the outermost schema.
+    """
     if not isinstance(schema, dict) or depth > 8:
         return None
+    if root is None:
+        root = schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return example_for(_resolve_ref(root, ref), depth + 1, root)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
@@ -278,16 +287,16 @@ def example_for(schema: Any, depth: int = 0) -> Any:
         return schema["default"]
     for key in ("anyOf", "oneOf", "allOf"):
         if schema.get(key):
-            return example_for(schema[key][0], depth + 1)
+            return example_for(schema[key][0], depth + 1, root)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
         props = schema.get("properties") or {}
-        return {name: example_for(sub, depth + 1) for name, sub in props.items()}
+        return {name: example_for(sub, depth + 1, root) for name, sub in props.items()}
     if kind == "array":
         least = schema.get("minItems", 0)
-        return [example_for(schema.get("items") or {}, depth + 1) for _ in range(least)]
+        return [example_for(schema.get("items") or {}, depth + 1, root) for _ in range(least)]
     if kind == "string":
         return "example"[: schema["maxLength"]] if "maxLength" in schema else "example"
     if kind == "integer":
@@ -297,6 +306,19 @@ def example_for(schema: Any, depth: int = 0) -> Any:
     if kind == "boolean":
         return False
     return None
+
+
+def _resolve_ref(root: dict[str, Any], ref: str) -> Any:
+    """The part of ``root`` a local JSON pointer (``#/$defs/Item``) names, or None."""
+    if not ref.startswith("#"):
+        return None
+    found: Any = root
+    for part in ref[1:].split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(found, dict) or part not in found:
+            return None
+        found = found[part]
+    return found
 
 
 def _logprobs(text: str) -> dict[str, Any]:

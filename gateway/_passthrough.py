@@ -186,12 +186,14 @@ class PassthroughStream:
     async def _pieces(self) -> AsyncIterator[StreamPiece]:
         buffer = b""
         try:
-            async for data in self._response.aiter_raw():
+            # Decoded bytes: an upstream may compress the stream (aiohttp leaves that to httpx).
+            async for data in self._response.aiter_bytes():
                 if self.first_chunk_at is None:
                     self.first_chunk_at = time.perf_counter()
-                if b"\r" in data:
-                    data = data.replace(b"\r\n", b"\n")
                 buffer += data
+                # On the buffer, not the piece: a CRLF may be split between two pieces.
+                if b"\r" in buffer:
+                    buffer = buffer.replace(b"\r\n", b"\n")
                 end = buffer.rfind(b"\n\n")
                 if end < 0:
                     continue
