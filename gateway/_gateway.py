@@ -99,6 +99,19 @@ class Gateway:
             upstream_model,
             entry.model_info.get("base_model"),
         )
+        priced = (
+            bool(prices)
+            or params.input_cost_per_token is not None
+            or "input_cost_per_token" in entry.model_info
+        )
+        if not priced and provider != "mock":
+            log.warning(
+                "model_list[%d] (%s): %s is not in litellm's price map; its cost counts as 0 "
+                "unless litellm_params sets input_cost_per_token and output_cost_per_token",
+                index,
+                entry.model_name,
+                params.model,
+            )
         weight = (
             params.weight if params.weight is not None else float(params.rpm or params.tpm or 1)
         )
