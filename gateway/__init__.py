@@ -6,7 +6,7 @@ Build a :class:`Gateway` from a :class:`GatewayConfig` and an ``httpx.AsyncClien
 
 from ._config import DeploymentParams, GatewayConfig, ModelEntry, RouterSettings, unknown_keys
 from ._endpoints import Endpoints, error_response
-from ._gateway import Gateway, uses_passthrough
+from ._gateway import Gateway, check_config, uses_passthrough
 from ._router import Router, RouterFailure
 from .errors import ConfigError, GatewayError, InvalidRequestError, ModelNotFoundError
 
@@ -23,6 +23,7 @@ __all__ = [
     "Router",
     "RouterFailure",
     "RouterSettings",
+    "check_config",
     "error_response",
     "unknown_keys",
     "uses_passthrough",

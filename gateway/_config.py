@@ -47,6 +47,7 @@ class DeploymentParams(BaseModel):
     extra_headers: dict[str, str] | None = None
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
+    cache_read_input_token_cost: float | None = Field(default=None, ge=0)
     # Spyglass: force the passthrough (true) or litellm (false) path; None decides by provider.
     passthrough: bool | None = None
     # Spyglass: ask OpenAI-compatible upstreams for usage on streams (stream_options).
@@ -74,6 +75,13 @@ class ModelEntry(BaseModel):
     model_info: dict[str, Any] = Field(default_factory=dict)
 
 
+class AliasTarget(BaseModel):
+    """LiteLLM's long form of an alias: ``{model: group, hidden: true}`` keeps it off /v1/models."""
+
+    model: str
+    hidden: bool = False
+
+
 class RouterSettings(BaseModel):
     """``router_settings``: how a model group picks deployments, retries and falls back."""
 
@@ -90,7 +98,7 @@ class RouterSettings(BaseModel):
     default_fallbacks: list[str] = Field(default_factory=list)
     allowed_fails: int = Field(default=3, ge=0)
     cooldown_time: float = Field(default=5.0, ge=0)
-    model_group_alias: dict[str, str] = Field(default_factory=dict)
+    model_group_alias: dict[str, str | AliasTarget] = Field(default_factory=dict)
     # Spyglass: backoff between retries is min(cap, base * 2**attempt) with full jitter.
     retry_backoff_base: float = Field(default=0.5, ge=0)
     retry_backoff_max: float = Field(default=8.0, ge=0)

@@ -199,7 +199,9 @@ class Endpoints:
             error.headers.setdefault("x-spyglass-call-id", call_id)
             return error_response(error)
         except RouterFailure as failure:
-            return error_response(failure_error(failure))
+            summary = failure_error(failure)
+            summary.headers["x-spyglass-call-id"] = call_id
+            return error_response(summary)
         except Exception as exc:  # never a traceback to the client
             return self._internal_error(exc, call_id, request)
 
@@ -218,9 +220,12 @@ class Endpoints:
                 request, "chat", chat_body, started, call_id, anthropic=True
             )
         except GatewayError as error:
+            error.headers.setdefault("x-spyglass-call-id", call_id)
             return error_response(error, anthropic=True)
         except RouterFailure as failure:
-            return error_response(failure_error(failure), anthropic=True)
+            summary = failure_error(failure)
+            summary.headers["x-spyglass-call-id"] = call_id
+            return error_response(summary, anthropic=True)
         except Exception as exc:
             return self._internal_error(exc, call_id, request, anthropic=True)
 
@@ -234,7 +239,9 @@ class Endpoints:
         )
         log.debug("internal error details (call %s)", call_id, exc_info=exc)
         error = GatewayError(
-            f"Internal error in the gateway (call id {call_id}).", code="internal_error"
+            f"Internal error in the gateway (call id {call_id}).",
+            code="internal_error",
+            headers={"x-spyglass-call-id": call_id},
         )
         return error_response(error, anthropic=anthropic)
 
@@ -314,7 +321,7 @@ class Endpoints:
         self, call_id: str, outcome: Outcome, started: float, *, cost: float | None
     ) -> dict[str, str]:
         total_ms = (time.perf_counter() - started) * 1000
-        upstream_ms = sum(a.duration_ms for a in outcome.attempts)
+        upstream_ms = sum(a.duration_ms for a in outcome.attempts) + outcome.waited_ms
         dep = outcome.deployment
         headers = {
             "x-spyglass-call-id": call_id,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from ._config import DeploymentParams, GatewayConfig, ModelEntry
 from ._deployment import (
@@ -16,7 +18,7 @@ from ._deployment import (
     split_provider,
 )
 from ._mock import MockAdapter
-from ._passthrough import OPENAI_COMPATIBLE, PassthroughAdapter
+from ._passthrough import KEY_VARIABLES, OPENAI_COMPATIBLE, PassthroughAdapter
 from ._pricing import find_prices, load_price_map
 from ._router import Router
 from .errors import ConfigError
@@ -48,6 +50,9 @@ class Gateway:
         http_client: httpx.AsyncClient,
         **router_kwargs: Any,
     ) -> None:
+        problems = check_config(config)
+        if problems:
+            raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
         self.config = config
         self._passthrough = PassthroughAdapter(http_client)
         self._mock = MockAdapter()
@@ -58,13 +63,6 @@ class Gateway:
             for index, entry in enumerate(config.model_list)
         ]
         self.router = Router(deployments, config.router_settings, **router_kwargs)
-        for group, targets in _fallback_targets(config).items():
-            missing = [t for t in targets if t not in self.router.groups]
-            if missing:
-                raise ConfigError(
-                    f"router_settings: fallbacks of `{group}` name unknown model group(s) "
-                    + ", ".join(f"`{m}`" for m in missing)
-                )
 
     @property
     def uses_litellm(self) -> bool:
@@ -85,14 +83,12 @@ class Gateway:
     def _deployment(self, index: int, entry: ModelEntry, price_map: dict[str, Any]) -> Deployment:
         params = entry.litellm_params
         provider, upstream_model = split_provider(params.model)
-        if (
-            provider in OPENAI_COMPATIBLE
-            and not OPENAI_COMPATIBLE[provider]
-            and not params.api_base
-        ):
-            raise ConfigError(
-                f"model_list[{index}].litellm_params.api_base: required for provider `{provider}`"
-            )
+        if params.api_key is None and uses_passthrough(params):
+            # Like LiteLLM: without api_key, the provider's usual variable supplies it.
+            for variable in KEY_VARIABLES.get(provider, ()):
+                if os.environ.get(variable):
+                    params = params.model_copy(update={"api_key": SecretStr(os.environ[variable])})
+                    break
         prices = find_prices(
             price_map,
             params.model,
@@ -132,7 +128,7 @@ class Gateway:
             output_cost_per_token=_price(
                 params.output_cost_per_token, entry, prices, "output_cost_per_token"
             ),
-            cache_read_cost_per_token=prices.get("cache_read_input_token_cost"),
+            cache_read_cost_per_token=_cache_read_price(params, entry, prices),
         )
 
     async def aclose(self) -> None:
@@ -140,6 +136,21 @@ class Gateway:
         for adapter in (self._passthrough, self._mock, self._litellm):
             if adapter is not None:
                 await adapter.aclose()
+
+
+def _cache_read_price(
+    params: DeploymentParams, entry: ModelEntry, prices: dict[str, Any]
+) -> float | None:
+    """The cached-input price: configured, else the map's unless the input price was overridden."""
+    if params.cache_read_input_token_cost is not None:
+        return params.cache_read_input_token_cost
+    overridden = (
+        params.input_cost_per_token is not None or "input_cost_per_token" in entry.model_info
+    )
+    value = entry.model_info.get("cache_read_input_token_cost")
+    if value is None and not overridden:
+        value = prices.get("cache_read_input_token_cost")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _price(override: float | None, entry: ModelEntry, prices: dict[str, Any], key: str) -> float:
@@ -153,13 +164,33 @@ def _price(override: float | None, entry: ModelEntry, prices: dict[str, Any], ke
     return 0.0
 
 
-def _fallback_targets(config: GatewayConfig) -> dict[str, list[str]]:
+def check_config(config: GatewayConfig) -> list[tuple[str, str]]:
+    """Problems no single field can see: (dotted key, message) pairs, empty when consistent."""
+    problems: list[tuple[str, str]] = []
+    groups = {entry.model_name for entry in config.model_list}
+    for index, entry in enumerate(config.model_list):
+        params = entry.litellm_params
+        provider, _ = split_provider(params.model)
+        needs_base = provider in OPENAI_COMPATIBLE and not OPENAI_COMPATIBLE[provider]
+        custom = params.passthrough and provider not in OPENAI_COMPATIBLE
+        if (needs_base or custom) and not params.api_base:
+            key = f"model_list[{index}].litellm_params.api_base"
+            problems.append((key, f"required for provider `{provider or params.model}`"))
     settings = config.router_settings
-    merged: dict[str, list[str]] = {}
-    for entries in (settings.fallbacks, settings.context_window_fallbacks):
-        for entry in entries:
+    for section in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        for position, entry in enumerate(getattr(settings, section)):
             for group, targets in entry.items():
-                merged.setdefault(group, []).extend(targets)
-    if settings.default_fallbacks:
-        merged.setdefault("default_fallbacks", []).extend(settings.default_fallbacks)
-    return merged
+                for target in [group, *targets]:
+                    if target not in groups:
+                        key = f"router_settings.{section}[{position}]"
+                        problems.append((key, f"unknown model group `{target}`"))
+    for position, target in enumerate(settings.default_fallbacks):
+        if target not in groups:
+            key = f"router_settings.default_fallbacks[{position}]"
+            problems.append((key, f"unknown model group `{target}`"))
+    for alias, aliased in settings.model_group_alias.items():
+        name = aliased if isinstance(aliased, str) else aliased.model
+        if name not in groups:
+            key = f"router_settings.model_group_alias.{alias}"
+            problems.append((key, f"unknown model group `{name}`"))
+    return problems

@@ -34,7 +34,6 @@ _SPYGLASS_KEYS = {
     "input_cost_per_token",
     "output_cost_per_token",
     "stream_timeout",
-    "max_retries",
 }
 
 # litellm 1.106's chat entry point routes any request with tools through its proxy's MCP
@@ -151,11 +150,13 @@ class LitellmAdapter:
         if not isinstance(status, int):
             return UpstreamError(text)
         context = isinstance(exc, litellm.ContextWindowExceededError)
+        policy = isinstance(exc, litellm.ContentPolicyViolationError)
         return UpstreamStatusError(
             text,
             status_code=status,
             retry_after=retry_after_seconds(headers) if headers is not None else None,
             context_window_exceeded=context,
+            content_policy_violation=policy,
             code="context_length_exceeded" if context else None,
         )
 

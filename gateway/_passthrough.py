@@ -62,6 +62,25 @@ _CONTEXT_WINDOW_MARKERS = (
 )
 
 
+_CONTENT_POLICY_MARKERS = ("content_filter", "content_policy", "content management policy")
+
+# Where LiteLLM finds a provider's key when the config gives none; Spyglass does the same.
+KEY_VARIABLES: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "azure": ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
+    "groq": ("GROQ_API_KEY",),
+    "together_ai": ("TOGETHERAI_API_KEY", "TOGETHER_API_KEY", "TOGETHER_AI_API_KEY"),
+    "mistral": ("MISTRAL_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "openrouter": ("OPENROUTER_API_KEY",),
+    "xai": ("XAI_API_KEY",),
+    "fireworks_ai": ("FIREWORKS_API_KEY", "FIREWORKS_AI_API_KEY"),
+    "perplexity": ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"),
+    "deepinfra": ("DEEPINFRA_API_KEY",),
+    "hosted_vllm": ("HOSTED_VLLM_API_KEY",),
+}
+
+
 def base_url(dep_provider: str, api_base: str | None) -> str:
     """The URL prefix operations are appended to."""
     base = (api_base or OPENAI_COMPATIBLE.get(dep_provider, "")).rstrip("/")
@@ -286,6 +305,7 @@ def status_error(
     context_exceeded = status in (400, 413, 422) and any(
         m in lowered for m in _CONTEXT_WINDOW_MARKERS
     )
+    policy = status == 400 and any(m in lowered for m in _CONTENT_POLICY_MARKERS)
     return UpstreamStatusError(
         f"{dep.name} returned {status}: {message}",
         status_code=status,
@@ -295,6 +315,7 @@ def status_error(
         body=data if isinstance(data, dict) else None,
         retry_after=retry_after_seconds(headers),
         context_window_exceeded=context_exceeded,
+        content_policy_violation=policy,
     )
 
 

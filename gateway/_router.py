@@ -55,6 +55,7 @@ class Outcome:
     """What :meth:`Router.execute` tried, in order."""
 
     attempts: list[Attempt] = field(default_factory=list)
+    waited_ms: float = 0.0  # backoff between attempts: neither upstream time nor overhead
 
     @property
     def deployment(self) -> Deployment:
@@ -96,10 +97,20 @@ class Router:
             self.groups.setdefault(dep.group, []).append(dep)
         self._fallbacks = _fallback_map(settings.fallbacks)
         self._context_fallbacks = _fallback_map(settings.context_window_fallbacks)
+        self._policy_fallbacks = _fallback_map(settings.content_policy_fallbacks)
+        self._aliases = {
+            alias: target if isinstance(target, str) else target.model
+            for alias, target in settings.model_group_alias.items()
+        }
+        self._listed_aliases = [
+            alias
+            for alias, target in settings.model_group_alias.items()
+            if isinstance(target, str) or not target.hidden
+        ]
 
     def resolve(self, name: str) -> str:
         """The group serving ``name`` (aliases followed); raises ModelNotFoundError."""
-        name = self.settings.model_group_alias.get(name, name)
+        name = self._aliases.get(name, name)
         if name not in self.groups:
             raise ModelNotFoundError(
                 f"The model `{name}` does not exist or you do not have access to it.",
@@ -109,7 +120,7 @@ class Router:
 
     def model_names(self) -> list[str]:
         """Every name a client may ask for: groups, then aliases."""
-        return [*self.groups, *(a for a in self.settings.model_group_alias if a not in self.groups)]
+        return [*self.groups, *(a for a in self._listed_aliases if a not in self.groups)]
 
     async def execute(
         self,
@@ -138,6 +149,10 @@ class Router:
                 last_error = error
                 if isinstance(error, UpstreamStatusError) and error.context_window_exceeded:
                     chain = self._context_fallbacks.get(current, []) + chain
+                elif isinstance(error, UpstreamStatusError) and error.content_policy_violation:
+                    chain = self._policy_fallbacks.get(current, []) + chain
+                    if not chain:
+                        raise RouterFailure(error, outcome) from error
                 elif not error.retryable and not _is_auth(error):
                     raise RouterFailure(error, outcome) from error
                 else:
@@ -164,7 +179,9 @@ class Router:
             if dep is None:
                 raise last or self._unavailable(group)
             if last is not None and dep.id in tried:
-                await self._sleep(self._backoff(retry - 1, last.retry_after))
+                wait = self._backoff(retry - 1, last.retry_after)
+                await self._sleep(wait)
+                outcome.waited_ms += wait * 1000
             tried.add(dep.id)
             attempt = Attempt(dep, len(outcome.attempts) + 1, group)
             outcome.attempts.append(attempt)
@@ -179,7 +196,9 @@ class Router:
                 last = error
                 if on_attempt_end:
                     on_attempt_end(attempt)
-                if isinstance(error, UpstreamStatusError) and error.context_window_exceeded:
+                if isinstance(error, UpstreamStatusError) and (
+                    error.context_window_exceeded or error.content_policy_violation
+                ):
                     raise
                 if _is_auth(error):
                     refused.add(dep.id)

@@ -131,6 +131,7 @@ class UpstreamStatusError(UpstreamError):
         error_type: str | None = None,
         body: dict[str, Any] | None = None,
         context_window_exceeded: bool = False,
+        content_policy_violation: bool = False,
         **kwargs: Any,
     ) -> None:
         retryable = status_code in (408, 409, 429) or status_code >= 500
@@ -146,6 +147,7 @@ class UpstreamStatusError(UpstreamError):
             self.error_type = "invalid_request_error"
         self.body = body
         self.context_window_exceeded = context_window_exceeded
+        self.content_policy_violation = content_policy_violation
 
 
 class UpstreamTimeoutError(UpstreamError):

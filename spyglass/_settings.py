@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gateway import ConfigError, GatewayConfig, ModelEntry, RouterSettings, unknown_keys
+from gateway import (
+    ConfigError,
+    GatewayConfig,
+    ModelEntry,
+    RouterSettings,
+    check_config,
+    unknown_keys,
+)
 
 from ._yaml import YamlDocument
 
@@ -38,7 +45,7 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1, le=64)
     max_request_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     access_log: bool = False
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
 
 class Settings(BaseSettings):
@@ -60,7 +67,7 @@ class Settings(BaseSettings):
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)
     general_settings: dict[str, Any] = Field(default_factory=dict)
-    environment_variables: dict[str, str] = Field(default_factory=dict)
+    environment_variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -152,6 +159,15 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> tuple[S
         settings = _with_file(values)(**arguments)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, document)) from None
+    problems = check_config(settings.gateway_config())
+    if problems:
+        raise ConfigError(
+            "invalid configuration:\n  "
+            + "\n  ".join(
+                f"{_where(document, _dotted_to_path(key))}{key}: {message}"
+                for key, message in problems
+            )
+        )
     warnings += [
         _where(document, _dotted_to_path(k)) + f"unknown key `{k}` is ignored"
         for k in unknown_keys(settings.gateway_config())

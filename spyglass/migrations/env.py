@@ -7,6 +7,9 @@ from alembic import context
 engine = context.config.attributes["engine"]
 
 with engine.begin() as connection:
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together on an empty database take turns (held until commit).
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7254617734)")
     context.configure(
         connection=connection,
         render_as_batch=connection.dialect.name == "sqlite",

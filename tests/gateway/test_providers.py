@@ -21,8 +21,8 @@ import httpx
 import pytest
 import respx
 
-from gateway import ConfigError
-from spyglass import Settings, create_app
+from gateway import ConfigError, Gateway
+from spyglass import Settings
 from tests.conftest import running_app, write_config
 
 Build = Callable[..., Settings]
@@ -343,9 +343,19 @@ async def test_openai_compatible_providers_use_their_base(
 
 
 def test_provider_without_default_base_needs_api_base(settings_from: Build) -> None:
-    settings = settings_from(config(entry("local", "hosted_vllm/qwen")))
+    # Caught when the config loads, with the file's line...
+    with pytest.raises(
+        ConfigError, match=r"spyglass\.yaml:\d+: model_list\[0\]\.litellm_params\.api_base"
+    ):
+        settings_from(config(entry("local", "hosted_vllm/qwen")))
+    # ...and by the gateway itself for configs built in code.
+    from gateway import GatewayConfig
+
+    bad = GatewayConfig.model_validate(
+        {"model_list": [{"model_name": "local", "litellm_params": {"model": "hosted_vllm/qwen"}}]}
+    )
     with pytest.raises(ConfigError, match=r"model_list\[0\]\.litellm_params\.api_base"):
-        create_app(settings, upstream_transport=httpx.MockTransport(no_passthrough), migrate=False)
+        Gateway(bad, http_client=httpx.AsyncClient(transport=httpx.MockTransport(no_passthrough)))
 
 
 # --- passthrough: upstream errors ------------------------------------------------------------
@@ -619,3 +629,16 @@ def test_litellm_imported_only_for_translation_providers(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(imported)
+
+
+async def test_key_comes_from_the_providers_variable_when_config_has_none(
+    settings_from: Build, upstream: respx.Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-from-env")
+    route = upstream.post("https://api.groq.com/openai/v1/chat/completions").mock(
+        return_value=httpx.Response(200, json=COMPLETION)
+    )
+    settings = settings_from(config(entry("g", "groq/llama-3.1-8b-instant")))
+    response = await post(settings, via(upstream), chat("g"))
+    assert response.status_code == 200
+    assert route.calls.last.request.headers["authorization"] == "Bearer gsk-from-env"

@@ -446,3 +446,60 @@ async def test_latency_based_routing_prefers_the_fastest(
     # Each is measured once (unmeasured ones go first), then the fast one takes the rest.
     assert served.count("slow") == 1
     assert served[2:] == ["fast"] * 10
+
+
+async def test_content_policy_error_uses_content_policy_fallbacks(
+    app_for: Any, upstream: respx.MockRouter
+) -> None:
+    strict = upstream.post("http://a.test/v1/chat/completions").mock(
+        return_value=fail(400, "The response was filtered", code="content_filter")
+    )
+    upstream.post("http://b.test/v1/chat/completions").mock(return_value=ok("lenient"))
+    async with app_for(
+        [deployment("gpt", "a"), deployment("lenient", "b")],
+        num_retries=2,
+        content_policy_fallbacks=[{"gpt": ["lenient"]}],
+    ) as client:
+        response = await client.post("/v1/chat/completions", json=CHAT)
+    assert response.json()["choices"][0]["message"]["content"] == "lenient"
+    assert strict.call_count == 1
+
+
+async def test_hidden_alias_routes_but_is_not_listed(
+    app_for: Any, upstream: respx.MockRouter
+) -> None:
+    upstream.post("http://a.test/v1/chat/completions").mock(return_value=ok())
+    async with app_for(
+        [deployment("gpt", "a")],
+        model_group_alias={"secret-name": {"model": "gpt", "hidden": True}},
+    ) as client:
+        response = await client.post("/v1/chat/completions", json={**CHAT, "model": "secret-name"})
+        models = (await client.get("/v1/models")).json()
+    assert response.status_code == 200
+    assert [m["id"] for m in models["data"]] == ["gpt"]
+
+
+async def test_overhead_header_excludes_backoff_waits(
+    app_for: Any, upstream: respx.MockRouter, fake_time: FakeTime
+) -> None:
+    upstream.post("http://a.test/v1/chat/completions").mock(
+        side_effect=[fail(429, "wait", {"retry-after": "30"}), ok()]
+    )
+    async with app_for([deployment("gpt", "a")], num_retries=1) as client:
+        response = await client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 200
+    assert fake_time.sleeps == [30.0]
+    assert float(response.headers["x-spyglass-overhead-duration-ms"]) < 1000
+
+
+async def test_every_error_carries_a_call_id(app_for: Any, upstream: respx.MockRouter) -> None:
+    upstream.post("http://a.test/v1/chat/completions").mock(return_value=fail(500))
+    async with app_for([deployment("gpt", "a")], num_retries=0) as client:
+        failed = await client.post("/v1/chat/completions", json=CHAT)
+        unknown = await client.post("/v1/chat/completions", json={**CHAT, "model": "nope"})
+        anthropic = await client.post(
+            "/v1/messages",
+            json={"model": "gpt", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        )
+    for response in (failed, unknown, anthropic):
+        assert len(response.headers["x-spyglass-call-id"]) == 36

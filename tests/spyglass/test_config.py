@@ -190,10 +190,25 @@ def test_database_url_sqlite_default_and_postgres_normalised(
     assert settings.database_url_value() == "postgresql+psycopg://u:p@db:5432/spy"
 
 
-def test_fallback_to_unknown_group_is_a_config_error(tmp_path: Path) -> None:
+def test_inconsistent_config_is_an_error_with_its_line(tmp_path: Path) -> None:
+    text = "model_list:\n  - model_name: a\n    litellm_params:\n      model: mock/a\nrouter_settings:\n  fallbacks: [{a: [b]}]\n  model_group_alias: {latest: c}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    message = caught.value.message
+    assert "config.yaml:6: router_settings.fallbacks[0]: unknown model group `b`" in message
+    assert "config.yaml:7: router_settings.model_group_alias.latest: unknown model group `c`" in message
+
+
+def test_gateway_rejects_inconsistent_config_built_in_code() -> None:
     import httpx
 
-    text = "model_list:\n  - model_name: a\n    litellm_params:\n      model: mock/a\nrouter_settings:\n  fallbacks: [{a: [b]}]\n"
-    settings, _ = load_settings(write(tmp_path, text))
-    with pytest.raises(ConfigError, match="unknown model group"):
-        Gateway(settings.gateway_config(), http_client=httpx.AsyncClient())
+    from gateway import GatewayConfig
+
+    config = GatewayConfig.model_validate(
+        {
+            "model_list": [{"model_name": "a", "litellm_params": {"model": "mock/a"}}],
+            "router_settings": {"fallbacks": [{"a": ["b"]}]},
+        }
+    )
+    with pytest.raises(ConfigError, match="unknown model group `b`"):
+        Gateway(config, http_client=httpx.AsyncClient())
