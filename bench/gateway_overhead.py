@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPYGLASS = ROOT / ".venv" / "bin" / "spyglass"
 DEFAULT_LITELLM = ROOT / "bench" / ".venv-litellm" / "bin" / "litellm"
 COMPLETIONS_PATH = "/v1/chat/completions"
+UPSTREAM = "nginx direct"
 MAX_ERROR_RATE = 0.01  # above this a target's figures are not trusted
+STARVED_CORES = 0.85  # a gateway using less CPU than this at c=32 was likely starved
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Round:
 
     latency_c1: kit.WrkResult
     throughput_c32: kit.WrkResult
+    cpu_cores_c32: float  # CPU time of the server's process tree per second of the c=32 run
     ttfc_p50_ms: float
     ttfc_samples: int
 
@@ -194,7 +197,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def start_upstream(stack: contextlib.ExitStack, nginx: str, workdir: Path, workers: int) -> Target:
     """Start nginx as the fake upstream and check both of its answers."""
-    port = kit.free_port()
+    port = kit.free_ports(1)[0]
     conf = workdir / "nginx.conf"
     conf.write_text(kit.render_nginx_conf(workdir, port, workers))
     log = workdir / "nginx.log"
@@ -206,7 +209,7 @@ def start_upstream(stack: contextlib.ExitStack, nginx: str, workdir: Path, worke
     kit.wait_http_ok(
         base + COMPLETIONS_PATH, proc, log, timeout=15, data=kit.request_body(stream=False).encode()
     )
-    return Target("nginx direct", base, proc.pid)
+    return Target(UPSTREAM, base, proc.pid)
 
 
 def start_gateway(
@@ -269,6 +272,7 @@ def measure_round(target: Target, load: Load) -> Round:
     latency = kit.run_wrk(
         load.wrk, target.url, load.script, connections=1, threads=1, duration=load.duration
     )
+    cpu_before = kit.tree_cpu_seconds(target.pid)
     throughput = kit.run_wrk(
         load.wrk,
         target.url,
@@ -277,10 +281,11 @@ def measure_round(target: Target, load: Load) -> Round:
         threads=load.wrk_threads,
         duration=load.duration,
     )
+    cpu = (kit.tree_cpu_seconds(target.pid) - cpu_before) / throughput.duration_s
     samples = kit.measure_ttfc(
         target.url, count=load.ttfc_requests, warmup=5, time_limit=load.duration
     )
-    return Round(latency, throughput, kit.median(samples) * 1000, len(samples))
+    return Round(latency, throughput, cpu, kit.median(samples) * 1000, len(samples))
 
 
 def run_rounds(targets: list[Target], load: Load, rounds: int) -> None:
@@ -292,7 +297,8 @@ def run_rounds(targets: list[Target], load: Load, rounds: int) -> None:
             print(
                 f"  round {number + 1}/{rounds} {target.name:<13} "
                 f"p50 c=1 {result.latency_c1.p50_ms:8.3f} ms | "
-                f"c=32 {result.throughput_c32.rps:9.1f} req/s | "
+                f"c=32 {result.throughput_c32.rps:9.1f} req/s, "
+                f"CPU {result.cpu_cores_c32:4.2f} cores | "
                 f"TTFC p50 {result.ttfc_p50_ms:8.3f} ms (n={result.ttfc_samples}) | "
                 f"errors {result.latency_c1.errors + result.throughput_c32.errors}",
                 flush=True,
@@ -304,7 +310,7 @@ def run_rounds(targets: list[Target], load: Load, rounds: int) -> None:
 
 def judge(targets: dict[str, Target]) -> list[Verdict]:
     """The four checked targets, from the measured medians."""
-    direct = targets["nginx direct"]
+    direct = targets[UPSTREAM]
     spy, lite = targets.get("spyglass"), targets.get("litellm")
     nan = math.nan
 
@@ -379,6 +385,11 @@ def _dist_version(bin_path: Path, dist: str) -> str:
     return _version([str(python), "-c", code])
 
 
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: a hint of other load on the machine."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def machine_info(args: argparse.Namespace, wrk: str, nginx: str) -> dict[str, str]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -393,7 +404,7 @@ def machine_info(args: argparse.Namespace, wrk: str, nginx: str) -> dict[str, st
         "kernel": platform.release(),
         "python": platform.python_version(),
         "nginx_workers": str(args.nginx_workers),
-        "loadavg_at_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "loadavg_at_start": loadavg(),
         "nginx": _version([nginx, "-v"]).removeprefix("nginx version: "),
         "wrk": " ".join(_version([wrk, "-v"]).split()[:2]),
     }
@@ -429,20 +440,24 @@ def print_report(info: dict[str, str], targets: list[Target], verdicts: list[Ver
         "p99 c=1 ms",
         "req/s c=32",
         "p50 c=32 ms",
+        "CPU c=32 cores",
+        "req/CPU-s c=32",
         "TTFC p50 ms",
         "RSS warm MiB",
         "RSS end MiB",
         "errors",
     ):
-        raw.add_column(col, justify="left" if col == "target" else "right")
+        raw.add_column(col, justify="left" if col == "target" else "right", no_wrap=col == "target")
     for t in targets:
-        is_upstream = t.name == "nginx direct"
+        is_upstream = t.name == UPSTREAM
         raw.add_row(
             t.name,
             _fmt(t.latency_p50_ms, 3),
             _fmt(t.median_of(lambda r: r.latency_c1.p99_ms), 3),
             _fmt(t.throughput_rps, 0),
             _fmt(t.median_of(lambda r: r.throughput_c32.p50_ms), 3),
+            _fmt(t.median_of(lambda r: r.cpu_cores_c32), 2),
+            _fmt(t.median_of(lambda r: r.throughput_c32.rps / max(r.cpu_cores_c32, 1e-9)), 0),
             _fmt(t.ttfc_p50_ms, 3),
             "—" if is_upstream else _fmt(t.rss_warm_kib / 1024, 1),
             "—" if is_upstream else _fmt(t.rss_end_kib / 1024, 1),
@@ -470,6 +485,13 @@ def print_report(info: dict[str, str], targets: list[Target], verdicts: list[Ver
                 f"[red]warning[/red]: {t.name} failed {t.error_rate:.1%} of requests; "
                 "its figures are not comparable"
             )
+        cpu = t.median_of(lambda r: r.cpu_cores_c32)
+        if t.name != UPSTREAM and cpu < STARVED_CORES:
+            # A one-worker Python gateway facing an instant upstream should keep a core busy.
+            console.print(
+                f"[yellow]note[/yellow]: {t.name} used only {cpu:.2f} cores at c=32: other load "
+                "on the machine? Compare req/CPU-s, or rerun on a quieter machine."
+            )
 
 
 def results_json(
@@ -482,6 +504,7 @@ def results_json(
             t.name: {
                 "latency_p50_ms_c1": t.latency_p50_ms,
                 "throughput_rps_c32": t.throughput_rps,
+                "cpu_cores_c32": t.median_of(lambda r: r.cpu_cores_c32),
                 "ttfc_p50_ms_c1": t.ttfc_p50_ms,
                 "rss_warm_kib": t.rss_warm_kib,
                 "rss_end_kib": t.rss_end_kib,
@@ -506,17 +529,18 @@ def start_targets(
     config = workdir / "gateway.yaml"
     config.write_text(kit.render_gateway_config(int(upstream.base_url.rsplit(":", 1)[1])))
     listen = ["--host", "127.0.0.1", "--port"]
+    spyglass_port, litellm_port = kit.free_ports(2)
     gateways = []
     if not args.skip_spyglass:
         home = workdir / "spyglass-home"
         home.mkdir(exist_ok=True)
         cmd = [str(args.spyglass_bin), "serve", "--config", str(config), *listen]
-        cmd += [str(kit.free_port()), "--workers", "1"]
+        cmd += [str(spyglass_port), "--workers", "1"]
         env = clean_env(SPYGLASS_HOME=str(home))
         gateways.append(start_gateway(stack, "spyglass", cmd, "/health/live", env, workdir))
     if not args.skip_litellm:
         cmd = [str(args.litellm_bin), "--config", str(config), *listen]
-        cmd += [str(kit.free_port()), "--num_workers", "1"]
+        cmd += [str(litellm_port), "--num_workers", "1"]
         # Offline (bundled cost map), quiet, no database; it refuses to start without a key.
         env = clean_env(
             LITELLM_LOCAL_MODEL_COST_MAP="True",
@@ -571,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             targets = start_targets(args, stack, nginx, workdir)
             measure(targets, args, wrk, workdir)
+            info["loadavg_at_end"] = loadavg()
         except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -12,7 +12,8 @@ The pieces:
 - :func:`run_wrk` - one wrk run with a Lua ``done()`` hook that prints a parseable summary.
 - :func:`measure_ttfc` - a sequential asyncio client timing the first ``data:`` bytes of
   streamed responses (wrk cannot see chunk boundaries).
-- :func:`tree_rss_kib` - resident memory of a process and all its descendants, from ``/proc``.
+- :func:`tree_rss_kib`, :func:`tree_cpu_seconds` - resident memory and CPU time of a process
+  and all its descendants, read from ``/proc``.
 """
 
 from __future__ import annotations
@@ -168,11 +169,16 @@ model_list:
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on 127.0.0.1 that were free a moment ago.
+
+    The sockets are held open together so the kernel cannot hand out the same port twice.
+    """
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def start_process(
@@ -256,6 +262,8 @@ def post_json(url: str, body: str, timeout: float = 30.0) -> tuple[int, bytes]:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise RuntimeError(f"POST {url}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- memory
@@ -302,6 +310,19 @@ def tree_rss_kib(pid: int) -> int:
     return total
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time (s) used so far by ``pid`` and its living descendants."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # fields from 3 (state) on
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # --------------------------------------------------------------------------- load: wrk
 
 _WRK_DONE = r"""
@@ -332,6 +353,7 @@ class WrkResult:
     """One wrk run: request count, rate, latency percentiles (ms) and error counts."""
 
     requests: int
+    duration_s: float
     rps: float
     p50_ms: float
     p99_ms: float
@@ -363,6 +385,7 @@ def run_wrk(
             raw = json.loads(line.removeprefix("WRK_RESULT "))
             return WrkResult(
                 requests=raw["requests"],
+                duration_s=raw["duration_us"] / 1e6,
                 rps=raw["requests"] / (raw["duration_us"] / 1e6),
                 p50_ms=raw["p50_us"] / 1000,
                 p99_ms=raw["p99_us"] / 1000,
