@@ -1,6 +1,6 @@
 """The OpenAI-compatible gateway: endpoints, configuration, routing and providers.
 
-Build a :class:`Gateway` from a :class:`GatewayConfig` and an ``httpx.AsyncClient``, then mount
+Build a :class:`Gateway` from a :class:`GatewayConfig` and an httpx transport, then mount
 ``Endpoints(gateway).routes()`` in an ASGI app (``spyglass.create_app`` does this).
 """
 

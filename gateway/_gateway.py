@@ -39,7 +39,7 @@ class Gateway:
 
     Args:
         config: the model list and router settings.
-        http_client: the client the fast path sends with; its transport is what tests replace.
+        transport: what the fast path sends through (aiohttp's in production; tests give respx's).
         router_kwargs: passed to :class:`Router` (tests give a clock, sleep and rng).
     """
 
@@ -47,14 +47,14 @@ class Gateway:
         self,
         config: GatewayConfig,
         *,
-        http_client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         **router_kwargs: Any,
     ) -> None:
         problems = check_config(config)
         if problems:
             raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
         self.config = config
-        self._passthrough = PassthroughAdapter(http_client)
+        self._passthrough = PassthroughAdapter(transport)
         self._mock = MockAdapter()
         self._litellm: ProviderAdapter | None = None
         price_map = load_price_map() if config.model_list else {}

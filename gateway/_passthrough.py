@@ -2,8 +2,8 @@
 
 The body is forwarded with only ``model`` replaced (and request defaults filled in); streamed
 chunks are relayed as they arrive, event by event, reading only what usage and finish reasons
-need. All HTTP goes through the injected ``httpx.AsyncClient`` (in production backed by
-aiohttp; in tests by respx).
+need. All HTTP goes through the injected httpx transport (in production aiohttp's; in tests
+respx's).
 """
 
 from __future__ import annotations
@@ -94,17 +94,25 @@ class PassthroughAdapter:
 
     name = "passthrough"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        # The transport, not an AsyncClient: the client's per-request machinery (URL merging,
+        # auth and redirect flows, cookies) cost a tenth of the gateway's CPU and does nothing
+        # for a proxy. Tests hand in respx's mock transport here.
+        self._transport = transport
+        self._targets: dict[tuple[str, Operation], tuple[httpx.URL, list[tuple[bytes, bytes]]]] = {}
 
     async def aclose(self) -> None:
-        """The client belongs to the app, which closes it."""
+        """The transport belongs to the app, which closes it."""
 
-    def _request(
-        self, op: Operation, dep: Deployment, body: dict[str, Any], stream: bool, timeout: float
-    ) -> httpx.Request:
+    def _target(
+        self, op: Operation, dep: Deployment
+    ) -> tuple[httpx.URL, list[tuple[bytes, bytes]]]:
+        """URL and headers of an operation at a deployment, parsed once."""
+        key = (dep.id, op)
+        found = self._targets.get(key)
+        if found is not None:
+            return found
         params = dep.params
-        payload = {**dep.request_defaults, **body} if dep.request_defaults else dict(body)
         headers = {"content-type": "application/json"}
         if dep.provider == "azure":
             url = (
@@ -117,34 +125,67 @@ class PassthroughAdapter:
             url = base_url(dep.provider, params.api_base) + _PATHS[op]
             if params.api_key is not None:
                 headers["authorization"] = "Bearer " + params.api_key.get_secret_value()
-        payload["model"] = dep.upstream_model
         if params.organization:
             headers["openai-organization"] = params.organization
         if params.extra_headers:
             headers.update(params.extra_headers)
-        return self._client.build_request(
+        parsed = httpx.URL(url)
+        found = (parsed, [(k.encode(), v.encode()) for k, v in headers.items()])
+        self._targets[key] = found
+        return found
+
+    def _request(
+        self, op: Operation, dep: Deployment, body: dict[str, Any], timeout: float
+    ) -> httpx.Request:
+        payload = {**dep.request_defaults, **body} if dep.request_defaults else dict(body)
+        payload["model"] = dep.upstream_model
+        url, headers = self._target(op, dep)
+        return httpx.Request(
             "POST",
             url,
-            content=orjson.dumps(payload),
             headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            content=orjson.dumps(payload),
+            extensions={
+                "timeout": {
+                    "connect": min(timeout, 10.0),
+                    "read": timeout,
+                    "write": timeout,
+                    "pool": timeout,
+                }
+            },
         )
 
-    async def send(
-        self, op: Operation, dep: Deployment, body: dict[str, Any], timeout: float
-    ) -> UpstreamResponse:
-        request = self._request(op, dep, body, False, timeout)
-        started = time.perf_counter()
+    async def _open(
+        self, dep: Deployment, request: httpx.Request, timeout: float
+    ) -> httpx.Response:
         try:
-            response = await self._client.send(request)
+            return await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
+            if _refused(exc):
+                raise UpstreamConnectionError(
+                    f"{dep.name} could not be reached: {_brief(exc.__cause__ or exc)}"
+                ) from exc
             raise UpstreamTimeoutError(f"{dep.name} did not answer within {timeout:g}s") from exc
         except httpx.HTTPError as exc:
             raise UpstreamConnectionError(
                 f"{dep.name} could not be reached: {_brief(exc)}"
             ) from exc
+
+    async def send(
+        self, op: Operation, dep: Deployment, body: dict[str, Any], timeout: float
+    ) -> UpstreamResponse:
+        request = self._request(op, dep, body, timeout)
+        started = time.perf_counter()
+        response = await self._open(dep, request, timeout)
+        try:
+            content = await response.aread()
+        except httpx.HTTPError as exc:
+            raise UpstreamConnectionError(
+                f"{dep.name} broke off its answer: {_brief(exc)}"
+            ) from exc
+        finally:
+            await response.aclose()
         elapsed = (time.perf_counter() - started) * 1000
-        content = response.content
         if response.status_code >= 400:
             raise status_error(dep, response.status_code, content, response.headers)
         try:
@@ -169,17 +210,8 @@ class PassthroughAdapter:
             merged = dict(options) if isinstance(options, dict) else {}
             merged["include_usage"] = True
             body = {**body, "stream_options": merged}
-        request = self._request(op, dep, body, True, timeout)
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(
-                f"{dep.name} did not start streaming within {timeout:g}s"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamConnectionError(
-                f"{dep.name} could not be reached: {_brief(exc)}"
-            ) from exc
+        request = self._request(op, dep, body, timeout)
+        response = await self._open(dep, request, timeout)
         if response.status_code >= 400:
             try:
                 content = await response.aread()
@@ -187,6 +219,19 @@ class PassthroughAdapter:
                 await response.aclose()
             raise status_error(dep, response.status_code, content, response.headers)
         return PassthroughStream(response, strip_usage=not client_wants_usage)
+
+
+def _refused(exc: httpx.TimeoutException) -> bool:
+    """Whether a "connect timeout" was really a refused or failed connection.
+
+    httpx-aiohttp maps every aiohttp connection error to ``ConnectTimeout``; the cause tells.
+    """
+    cause = exc.__cause__
+    return (
+        isinstance(exc, httpx.ConnectTimeout)
+        and isinstance(cause, OSError)
+        and not isinstance(cause, TimeoutError)
+    )
 
 
 class PassthroughStream:

@@ -145,7 +145,7 @@ def _check(settings: Any) -> None:
     import httpx
 
     try:
-        Gateway(settings.gateway_config(), http_client=httpx.AsyncClient())
+        Gateway(settings.gateway_config(), transport=httpx.AsyncHTTPTransport())
     except ConfigError as exc:
         fail(exc.message)
     out.print(table)

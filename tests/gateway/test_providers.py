@@ -355,7 +355,7 @@ def test_provider_without_default_base_needs_api_base(settings_from: Build) -> N
         {"model_list": [{"model_name": "local", "litellm_params": {"model": "hosted_vllm/qwen"}}]}
     )
     with pytest.raises(ConfigError, match=r"model_list\[0\]\.litellm_params\.api_base"):
-        Gateway(bad, http_client=httpx.AsyncClient(transport=httpx.MockTransport(no_passthrough)))
+        Gateway(bad, transport=httpx.MockTransport(no_passthrough))
 
 
 # --- passthrough: upstream errors ------------------------------------------------------------

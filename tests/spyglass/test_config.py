@@ -211,4 +211,4 @@ def test_gateway_rejects_inconsistent_config_built_in_code() -> None:
         }
     )
     with pytest.raises(ConfigError, match="unknown model group `b`"):
-        Gateway(config, http_client=httpx.AsyncClient())
+        Gateway(config, transport=httpx.AsyncHTTPTransport())
