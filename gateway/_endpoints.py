@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
+from opentelemetry.trace import Span
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -29,6 +30,7 @@ from ._anthropic import (
 from ._deployment import Deployment
 from ._gateway import Gateway
 from ._router import Attempt, Outcome, RouterFailure
+from ._telemetry import RequestTelemetry
 from ._upstream import Operation, UpstreamResponse, UpstreamStream
 from ._validate import check_chat, check_completion, check_embeddings
 from .errors import (
@@ -110,6 +112,7 @@ class Endpoints:
     def __init__(self, gateway: Gateway, *, started_at: int | None = None) -> None:
         self.gateway = gateway
         self.router = gateway.router
+        self.telemetry = gateway.telemetry
         self.max_body = gateway.config.max_request_body_bytes
         self.created = started_at or int(time.time())
 
@@ -187,51 +190,52 @@ class Endpoints:
         return {"id": name, "object": "model", "created": self.created, "owned_by": "spyglass"}
 
     async def _handle(
-        self, request: Request, op: Operation, check: Callable[[dict[str, Any]], None]
+        self,
+        request: Request,
+        op: Operation,
+        check: Callable[[dict[str, Any]], None],
+        *,
+        anthropic: bool = False,
     ) -> Response:
         started = time.perf_counter()
         call_id = str(uuid.uuid4())
+        telemetry: RequestTelemetry | None = None
         try:
             body = await self._read_json(request)
+            if anthropic:
+                try:
+                    body = anthropic_to_openai_request(body)
+                except AnthropicRequestError as exc:
+                    raise InvalidRequestError(exc.message, param=exc.param) from None
+            telemetry = self.telemetry.request(op, body, request.headers)
             check(body)
-            return await self._dispatch(request, op, body, started, call_id, anthropic=False)
+            return await self._dispatch(
+                request, op, body, started, call_id, telemetry, anthropic=anthropic
+            )
         except GatewayError as error:
+            if telemetry is not None:
+                telemetry.failed(error, 0)
             error.headers.setdefault("x-spyglass-call-id", call_id)
-            return error_response(error)
+            return error_response(error, anthropic=anthropic)
         except RouterFailure as failure:
             summary = failure_error(failure)
+            if telemetry is not None:
+                telemetry.failed(summary, len(failure.outcome.attempts))
             summary.headers["x-spyglass-call-id"] = call_id
-            return error_response(summary)
+            return error_response(summary, anthropic=anthropic)
         except Exception as exc:  # never a traceback to the client
-            return self._internal_error(exc, call_id, request)
+            response, internal = self._internal_error(exc, call_id, request, anthropic=anthropic)
+            if telemetry is not None:
+                telemetry.failed(internal, 0)
+            return response
 
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages API on top of any configured model."""
-        started = time.perf_counter()
-        call_id = str(uuid.uuid4())
-        try:
-            body = await self._read_json(request)
-            try:
-                chat_body = anthropic_to_openai_request(body)
-            except AnthropicRequestError as exc:
-                raise InvalidRequestError(exc.message, param=exc.param) from None
-            check_chat(chat_body)
-            return await self._dispatch(
-                request, "chat", chat_body, started, call_id, anthropic=True
-            )
-        except GatewayError as error:
-            error.headers.setdefault("x-spyglass-call-id", call_id)
-            return error_response(error, anthropic=True)
-        except RouterFailure as failure:
-            summary = failure_error(failure)
-            summary.headers["x-spyglass-call-id"] = call_id
-            return error_response(summary, anthropic=True)
-        except Exception as exc:
-            return self._internal_error(exc, call_id, request, anthropic=True)
+        return await self._handle(request, "chat", check_chat, anthropic=True)
 
     def _internal_error(
         self, exc: Exception, call_id: str, request: Request, *, anthropic: bool = False
-    ) -> Response:
+    ) -> tuple[Response, GatewayError]:
         # The message and traceback may hold request content or secrets: the log line names
         # only the kind of error; the traceback is for debug logging.
         log.error(
@@ -243,7 +247,7 @@ class Endpoints:
             code="internal_error",
             headers={"x-spyglass-call-id": call_id},
         )
-        return error_response(error, anthropic=anthropic)
+        return error_response(error, anthropic=anthropic), error
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -254,58 +258,98 @@ class Endpoints:
         body: dict[str, Any],
         started: float,
         call_id: str,
+        telemetry: RequestTelemetry,
         *,
         anthropic: bool,
     ) -> Response:
         group = self.router.resolve(body["model"])
+        telemetry.set_group(group)
         requested_model = body["model"]
         request_timeout = _request_timeout(request, body)
-        stream = body.get("stream") is True
-        if stream:
-            options = body.get("stream_options")
-            wants_usage = anthropic or (
-                isinstance(options, dict) and options.get("include_usage") is True
+        if body.get("stream") is True:
+            return await self._dispatch_stream(
+                request, op, body, started, call_id, telemetry, group, request_timeout, anthropic
             )
-
-            async def open_stream(dep: Deployment, attempt: Attempt) -> UpstreamStream:
-                timeout = self._timeout(dep, request_timeout, stream=True)
-                try:
-                    async with asyncio.timeout(timeout):
-                        return await dep.adapter.stream(
-                            op, dep, body, timeout, client_wants_usage=wants_usage
-                        )
-                except TimeoutError:
-                    raise _timed_out(dep, timeout) from None
-
-            upstream, outcome = await self.router.execute(group, open_stream)
-            headers = self._headers(call_id, outcome, started, cost=None)
-            headers.update(_SSE_HEADERS)
-            relay = (
-                self._relay_anthropic(upstream, outcome, requested_model)
-                if anthropic
-                else self._relay(upstream, outcome)
-            )
-            return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
 
         async def send(dep: Deployment, attempt: Attempt) -> UpstreamResponse:
             timeout = self._timeout(dep, request_timeout, stream=False)
+            span = telemetry.attempt(dep, attempt.number)
             try:
                 async with asyncio.timeout(timeout):
-                    return await dep.adapter.send(op, dep, body, timeout)
+                    result = await dep.adapter.send(op, dep, body, timeout)
             except TimeoutError:
-                raise _timed_out(dep, timeout) from None
+                error = _timed_out(dep, timeout)
+                telemetry.attempt_failed(span, error)
+                raise error from None
+            except UpstreamError as error:
+                telemetry.attempt_failed(span, error)
+                raise
+            except BaseException:
+                span.end()
+                raise
+            usage = result.usage
+            cost = dep.cost(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
+            telemetry.attempt_succeeded(span, usage, result.data, cost)
+            return result
 
         result, outcome = await self.router.execute(group, send)
         dep = outcome.deployment
         usage = result.usage
         cost = dep.cost(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
         self.router.record_tokens(dep, usage.input_tokens + usage.output_tokens)
+        telemetry.succeeded(dep, usage, result.data, cost, len(outcome.attempts), outcome.fallbacks)
         headers = self._headers(call_id, outcome, started, cost=cost)
         if anthropic:
             content = orjson.dumps(openai_to_anthropic_response(result.data, requested_model))
         else:
             content = result.body
         return Response(content, 200, headers, _JSON)
+
+    async def _dispatch_stream(
+        self,
+        request: Request,
+        op: Operation,
+        body: dict[str, Any],
+        started: float,
+        call_id: str,
+        telemetry: RequestTelemetry,
+        group: str,
+        request_timeout: float | None,
+        anthropic: bool,
+    ) -> Response:
+        options = body.get("stream_options")
+        wants_usage = anthropic or (
+            isinstance(options, dict) and options.get("include_usage") is True
+        )
+        spans: list[Span] = []
+
+        async def open_stream(dep: Deployment, attempt: Attempt) -> UpstreamStream:
+            timeout = self._timeout(dep, request_timeout, stream=True)
+            span = telemetry.attempt(dep, attempt.number)
+            try:
+                async with asyncio.timeout(timeout):
+                    opened = await dep.adapter.stream(
+                        op, dep, body, timeout, client_wants_usage=wants_usage
+                    )
+            except TimeoutError:
+                error = _timed_out(dep, timeout)
+                telemetry.attempt_failed(span, error)
+                raise error from None
+            except UpstreamError as error:
+                telemetry.attempt_failed(span, error)
+                raise
+            except BaseException:
+                span.end()
+                raise
+            spans.append(span)  # ends with the stream
+            return opened
+
+        upstream, outcome = await self.router.execute(group, open_stream)
+        headers = self._headers(call_id, outcome, started, cost=None)
+        headers.update(_SSE_HEADERS)
+        stream = _Stream(upstream, outcome, telemetry, spans[-1])
+        relay = self._relay_anthropic(stream, body["model"]) if anthropic else self._relay(stream)
+        return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
 
     def _timeout(self, dep: Deployment, requested: float | None, *, stream: bool) -> float:
         if requested is not None:
@@ -336,40 +380,78 @@ class Endpoints:
             headers["x-spyglass-response-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
         return headers
 
-    async def _relay(self, upstream: UpstreamStream, outcome: Outcome) -> AsyncIterator[bytes]:
+    async def _relay(self, stream: _Stream) -> AsyncIterator[bytes]:
         """Relay the upstream's events; a failure mid-stream becomes an error event."""
         try:
-            async for piece in upstream:
+            async for piece in stream.upstream:
+                stream.telemetry.chunk(piece.chunks)
                 yield piece.raw
+            stream.finished = True
         except UpstreamError as error:
-            log.warning("stream from %s broke off: %s", outcome.deployment.name, error.message)
+            log.warning("stream from %s broke off: %s", stream.deployment.name, error.message)
+            stream.error = error
             yield b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
         finally:
-            await self._stream_ended(upstream, outcome)
+            await self._stream_ended(stream)
 
-    async def _relay_anthropic(
-        self, upstream: UpstreamStream, outcome: Outcome, model: str
-    ) -> AsyncIterator[bytes]:
+    async def _relay_anthropic(self, stream: _Stream, model: str) -> AsyncIterator[bytes]:
         translator = AnthropicStreamTranslator(model)
         try:
-            async for piece in upstream:
+            async for piece in stream.upstream:
+                stream.telemetry.chunk(piece.chunks)
                 for chunk in piece.chunks:
                     for event in translator.feed(chunk):
                         yield event
             for event in translator.finish():
                 yield event
+            stream.finished = True
         except UpstreamError as error:
-            log.warning("stream from %s broke off: %s", outcome.deployment.name, error.message)
+            log.warning("stream from %s broke off: %s", stream.deployment.name, error.message)
+            stream.error = error
             yield translator.error(error.message)
         finally:
-            await self._stream_ended(upstream, outcome)
+            await self._stream_ended(stream)
 
-    async def _stream_ended(self, upstream: UpstreamStream, outcome: Outcome) -> None:
+    async def _stream_ended(self, stream: _Stream) -> None:
         # Runs on completion and when the client goes away (the relay is cancelled): closing
         # the upstream response cancels the upstream request.
-        await upstream.aclose()
-        usage = upstream.usage
-        self.router.record_tokens(outcome.deployment, usage.input_tokens + usage.output_tokens)
+        try:
+            await stream.upstream.aclose()
+        finally:
+            dep = stream.deployment
+            usage = stream.upstream.usage
+            cost = dep.cost(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
+            self.router.record_tokens(dep, usage.input_tokens + usage.output_tokens)
+            telemetry = stream.telemetry
+            attempts = len(stream.outcome.attempts)
+            if stream.finished:
+                telemetry.attempt_succeeded(stream.attempt_span, usage, None, cost)
+                telemetry.succeeded(dep, usage, None, cost, attempts, stream.outcome.fallbacks)
+            elif stream.error is not None:
+                telemetry.attempt_failed(stream.attempt_span, stream.error)
+                telemetry.failed(stream.error, attempts)
+            else:
+                stream.attempt_span.end()
+                telemetry.stream_cut(attempts)
+
+
+class _Stream:
+    """A relayed stream and what its end must record."""
+
+    def __init__(
+        self,
+        upstream: UpstreamStream,
+        outcome: Outcome,
+        telemetry: RequestTelemetry,
+        attempt_span: Span,
+    ) -> None:
+        self.upstream = upstream
+        self.outcome = outcome
+        self.deployment = outcome.deployment
+        self.telemetry = telemetry
+        self.attempt_span = attempt_span
+        self.finished = False
+        self.error: UpstreamError | None = None
 
 
 def _timed_out(dep: Deployment, timeout: float) -> UpstreamTimeoutError:

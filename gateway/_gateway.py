@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import httpx
+from opentelemetry.trace import TracerProvider
 from pydantic import SecretStr
 
 from ._config import DeploymentParams, GatewayConfig, ModelEntry
@@ -21,6 +22,7 @@ from ._mock import MockAdapter
 from ._passthrough import KEY_VARIABLES, OPENAI_COMPATIBLE, PassthroughAdapter
 from ._pricing import find_prices, load_price_map
 from ._router import Router
+from ._telemetry import Telemetry
 from .errors import ConfigError
 
 log = logging.getLogger("spyglass.gateway")
@@ -40,6 +42,8 @@ class Gateway:
     Args:
         config: the model list and router settings.
         transport: what the fast path sends through (aiohttp's in production; tests give respx's).
+        tracer_provider: where request and attempt spans go (none: no spans).
+        capture_content: record messages on spans (a request may still opt out by header).
         router_kwargs: passed to :class:`Router` (tests give a clock, sleep and rng).
     """
 
@@ -48,12 +52,15 @@ class Gateway:
         config: GatewayConfig,
         *,
         transport: httpx.AsyncBaseTransport,
+        tracer_provider: TracerProvider | None = None,
+        capture_content: bool = True,
         **router_kwargs: Any,
     ) -> None:
         problems = check_config(config)
         if problems:
             raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
         self.config = config
+        self.telemetry = Telemetry(tracer_provider, capture_content=capture_content)
         self._passthrough = PassthroughAdapter(transport)
         self._mock = MockAdapter()
         self._litellm: ProviderAdapter | None = None

@@ -70,7 +70,7 @@ class Telemetry:
         self.capture_content = capture_content
 
     def request(
-        self, op: Operation, body: dict[str, Any], headers: Mapping[str, str], group: str
+        self, op: Operation, body: dict[str, Any], headers: Mapping[str, str]
     ) -> RequestTelemetry:
         """Start the server span of a request (a child of the caller's ``traceparent``)."""
         parent = _propagator.extract(headers) if "traceparent" in headers else None
@@ -87,7 +87,7 @@ class Telemetry:
         )
         telemetry = RequestTelemetry(self, span, operation, capture)
         if span.is_recording():
-            telemetry.describe_request(body, headers, group)
+            telemetry.describe_request(body, headers)
         return telemetry
 
 
@@ -103,14 +103,11 @@ class RequestTelemetry:
         self.first_chunk_at: float | None = None
         self.output = _OutputCollector() if self.capture else None
 
-    def describe_request(
-        self, body: dict[str, Any], headers: Mapping[str, str], group: str
-    ) -> None:
+    def describe_request(self, body: dict[str, Any], headers: Mapping[str, str]) -> None:
         span = self.span
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": self.operation,
             "gen_ai.request.model": str(body.get("model")),
-            "spyglass.model_group": group,
         }
         for key, name in _REQUEST_ATTRIBUTES.items():
             value = body.get(key)
@@ -140,6 +137,11 @@ class RequestTelemetry:
         if self.capture:
             attributes.update(_input_content(body))
         span.set_attributes(attributes)
+
+    def set_group(self, group: str) -> None:
+        """The model group the request was routed to."""
+        if self.span.is_recording():
+            self.span.set_attribute("spyglass.model_group", group)
 
     def attempt(self, dep: Deployment, number: int) -> Span:
         """Start the client span of one upstream attempt."""

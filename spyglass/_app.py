@@ -1,6 +1,6 @@
 """The composition root: ``create_app(settings)`` wires every package into one ASGI app.
 
-It alone builds the HTTP clients, the database engine and (later) the tracer provider, and it
+It alone builds the upstream transport, the database engine and the tracer provider, and it
 opens and closes them in the app's lifespan. Nothing here runs at import time.
 """
 
@@ -23,9 +23,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from gateway import Endpoints, Gateway, GatewayError, InvalidRequestError, error_response
+from tracing import ApiError, TraceStore, trace_api
 
 from ._db import check_store, create_store_engine, upgrade_store
 from ._settings import Settings
+from ._tracing import build_tracing
 from ._version import __version__
 
 log = logging.getLogger("spyglass")
@@ -95,9 +97,20 @@ def create_app(
         gateway.ConfigError: when the configuration is inconsistent (e.g. unknown fallbacks).
     """
     engine = create_store_engine(settings.database_url_value())
+    store = TraceStore(engine)
+    tracing = build_tracing(settings.tracing, store) if settings.tracing.enabled else None
     transport = upstream_transport or default_transport()
-    gateway = Gateway(settings.gateway_config(), transport=transport, **(router_options or {}))
+    gateway = Gateway(
+        settings.gateway_config(),
+        transport=transport,
+        tracer_provider=tracing.provider if tracing else None,
+        capture_content=settings.tracing.capture_content,
+        **(router_options or {}),
+    )
     endpoints = Endpoints(gateway)
+    routes = endpoints.routes()
+    if tracing is not None:
+        routes.append(Route("/v1/traces", tracing.receiver, methods=["POST"]))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,6 +127,8 @@ def create_app(
         finally:
             await gateway.aclose()
             await transport.aclose()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
             engine.dispose()
 
     app = SpyglassApp(
@@ -128,10 +143,13 @@ def create_app(
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.engine = engine
-    app.router.routes.extend(endpoints.routes())
+    app.state.tracing = tracing
+    app.state.trace_store = store
+    app.router.routes.extend(routes)
+    app.include_router(trace_api(store))
     app.fast_routes = {
         (method, route.path): route.endpoint
-        for route in endpoints.routes()
+        for route in routes
         if isinstance(route, Route) and "{" not in route.path
         for method in route.methods or ()
         if method != "HEAD"
@@ -185,5 +203,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         param = ".".join(str(p) for p in first["loc"][1:]) or None
         return error_response(InvalidRequestError(f"{param}: {first['msg']}", param=param))
 
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        body = {
+            "error": {"message": str(exc.detail), "type": kind, "param": exc.param, "code": None}
+        }
+        return Response(orjson.dumps(body), exc.status_code, media_type="application/json")
+
+    app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

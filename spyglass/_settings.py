@@ -23,6 +23,7 @@ from gateway import (
     check_config,
     unknown_keys,
 )
+from tracing import TracingConfig
 
 from ._yaml import YamlDocument
 
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
         default=None, description="PostgreSQL URL; the embedded SQLite file when unset"
     )
     server: ServerSettings = Field(default_factory=ServerSettings)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     model_list: list[ModelEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlmodel import SQLModel
+
+import tracing  # noqa: F401  (registers its tables on SQLModel.metadata)
 
 engine = context.config.attributes["engine"]
 
@@ -12,6 +15,7 @@ with engine.begin() as connection:
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7254617734)")
     context.configure(
         connection=connection,
+        target_metadata=SQLModel.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -63,7 +63,7 @@ async def post(
     path: str = "/v1/chat/completions",
 ) -> httpx.Response:
     """One request to a freshly started app."""
-    async with running_app(settings, transport, migrate=False) as client:
+    async with running_app(settings, transport) as client:
         return await client.post(path, json=body)
 
 
@@ -619,7 +619,7 @@ def test_litellm_imported_only_for_translation_providers(
         from spyglass import create_app, load_settings
 
         settings, _ = load_settings({str(path)!r})
-        app = create_app(settings, upstream_transport=httpx.MockTransport(print), migrate=False)
+        app = create_app(settings, upstream_transport=httpx.MockTransport(print))
         assert len(app.state.gateway.router.groups) == 3
         print("litellm" in sys.modules)
         """

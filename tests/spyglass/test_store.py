@@ -74,7 +74,9 @@ async def test_server_on_postgres_is_ready_and_migrated(
 async def test_ready_is_503_when_the_store_is_unreachable(
     settings_from: Callable[..., Settings],
 ) -> None:
-    settings = settings_from({"database_url": "postgresql://nobody@127.0.0.1:1/none"})
+    settings = settings_from(
+        {"database_url": "postgresql://nobody@127.0.0.1:1/none", "tracing": {"enabled": False}}
+    )
     async with running_app(settings, migrate=False) as client:
         live = await client.get("/health/live")
         ready = await client.get("/health/ready")

@@ -1,0 +1,209 @@
+"""The trace JSON API under ``/api``: traces, one trace's spans, sessions, usage statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
+from ._store import TraceStore
+
+__all__ = ["ApiError", "trace_api"]
+
+
+class ApiError(HTTPException):
+    """A 4xx whose detail names the parameter at fault."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(status, detail=message)
+        self.param = param
+
+
+def _bad(error: QueryError) -> ApiError:
+    return ApiError(400, error.message, error.param)
+
+
+def _span_out(span: dict[str, Any]) -> dict[str, Any]:
+    span = dict(span)
+    span["start_time"] = _iso(span["start_ns"])
+    return span
+
+
+def _trace_out(trace: dict[str, Any]) -> dict[str, Any]:
+    trace = dict(trace)
+    trace["start_time"] = _iso(trace["start_ns"])
+    return trace
+
+
+def _iso(ns: int) -> str:
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+
+
+def _time_ns(value: str | None, param: str) -> int | None:
+    """Seconds, milliseconds or nanoseconds since the epoch, or ISO 8601."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        from datetime import datetime
+
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError(400, "expected epoch seconds or an ISO 8601 time", param) from None
+        return int(moment.timestamp() * 1e9)
+    if number > 1e17:
+        return int(number)
+    if number > 1e11:
+        return int(number * 1e6)
+    return int(number * 1e9)
+
+
+def trace_api(store: TraceStore) -> APIRouter:
+    """The routes, bound to a store. Blocking queries run in worker threads."""
+    router = APIRouter(prefix="/api", tags=["traces"])
+
+    @router.get("/traces")
+    async def traces(
+        start: Annotated[
+            str | None, Query(description="from this time (epoch s/ms/ns or ISO 8601)")
+        ] = None,
+        end: Annotated[str | None, Query(description="before this time")] = None,
+        status: Annotated[Literal["ok", "error", "unset"] | None, Query()] = None,
+        model: str | None = None,
+        provider: str | None = None,
+        name: str | None = None,
+        session: str | None = None,
+        user: str | None = None,
+        key: str | None = None,
+        prompt: Annotated[str | None, Query(description="name or name/version")] = None,
+        service: str | None = None,
+        min_duration_ms: Annotated[float | None, Query(ge=0)] = None,
+        min_cost: Annotated[float | None, Query(ge=0)] = None,
+        tag: str | None = None,
+        attr: Annotated[
+            list[str] | None, Query(description="KEY=VALUE on any span; repeatable")
+        ] = None,
+        q: Annotated[str | None, Query(description="text in span names and messages")] = None,
+        sort: Literal["start", "duration", "cost"] = "start",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Traces, newest first (or by duration or cost), filtered, one page at a time."""
+        attributes = []
+        for pair in attr or []:
+            key_name, sep, value = pair.partition("=")
+            if not sep or not key_name:
+                raise ApiError(400, "expected KEY=VALUE", "attr")
+            attributes.append((key_name, value))
+        where = TraceFilter(
+            start_after_ns=_time_ns(start, "start"),
+            start_before_ns=_time_ns(end, "end"),
+            status=status,
+            model=model,
+            provider=provider,
+            name=name,
+            session_id=session,
+            user_id=user,
+            key_id=key,
+            prompt=prompt,
+            service=service,
+            min_duration_ms=min_duration_ms,
+            min_cost=min_cost,
+            tag=tag,
+            attributes=attributes,
+            text=q,
+        )
+        try:
+            rows, next_cursor = await asyncio.to_thread(
+                list_traces, store, where, sort=sort, limit=limit, cursor=cursor
+            )
+        except QueryError as error:
+            raise _bad(error) from None
+        return {"data": [_trace_out(r) for r in rows], "next_cursor": next_cursor}
+
+    @router.get("/traces/{trace_id}")
+    async def trace(
+        trace_id: str,
+        parent: Annotated[str | None, Query(description="only the children of this span")] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """A trace's summary and its spans in start order, paged (or one span's children)."""
+        try:
+            summary, spans, next_cursor = await asyncio.to_thread(
+                get_trace,
+                store,
+                trace_id.lower(),
+                parent_span_id=parent,
+                limit=limit,
+                cursor=cursor,
+            )
+        except QueryError as error:
+            raise _bad(error) from None
+        if summary is None:
+            raise ApiError(404, f"no trace {trace_id}", "trace_id")
+        return {
+            "trace": _trace_out(summary),
+            "spans": [_span_out(s) for s in spans],
+            "next_cursor": next_cursor,
+        }
+
+    @router.get("/sessions")
+    async def sessions(
+        user: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Sessions (conversations), most recently active first."""
+        try:
+            rows, next_cursor = await asyncio.to_thread(
+                list_sessions, store, limit=limit, cursor=cursor, user_id=user
+            )
+        except QueryError as error:
+            raise _bad(error) from None
+        return {"data": rows, "next_cursor": next_cursor}
+
+    @router.get("/sessions/{session_id}")
+    async def session(
+        session_id: str, limit: Annotated[int, Query(ge=1, le=500)] = 200
+    ) -> dict[str, Any]:
+        """A session's traces, oldest first (its turns in order)."""
+        where = TraceFilter(session_id=session_id)
+        rows, _ = await asyncio.to_thread(list_traces, store, where, limit=limit)
+        if not rows:
+            raise ApiError(404, f"no session {session_id}", "session_id")
+        return {"session_id": session_id, "traces": [_trace_out(r) for r in reversed(rows)]}
+
+    @router.get("/stats")
+    async def stats(
+        start: Annotated[str | None, Query(description="default: 24 hours ago")] = None,
+        end: Annotated[str | None, Query(description="default: now")] = None,
+        bucket: Annotated[
+            int | None, Query(ge=1, description="seconds; default: range / 48")
+        ] = None,
+        group_by: Literal["model", "provider", "key", "none"] = "none",
+    ) -> dict[str, Any]:
+        """LLM requests, errors, latency p50/p95, TTFT, tokens and cost per time bucket."""
+        end_ns = _time_ns(end, "end") or time.time_ns()
+        start_ns = _time_ns(start, "start") or end_ns - 86400 * 10**9
+        seconds = bucket or max(1, (end_ns - start_ns) // (48 * 10**9))
+        try:
+            rows = await asyncio.to_thread(
+                usage_stats,
+                store,
+                start_ns=start_ns,
+                end_ns=end_ns,
+                bucket_seconds=seconds,
+                group_by=group_by,
+            )
+        except QueryError as error:
+            raise _bad(error) from None
+        return {"start_ns": start_ns, "end_ns": end_ns, "bucket_seconds": seconds, "data": rows}
+
+    return router

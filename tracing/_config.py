@@ -1,0 +1,32 @@
+"""The ``tracing:`` section of the settings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["TracingConfig"]
+
+
+class TracingConfig(BaseModel):
+    """What is traced, how much content is kept, and where else spans go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="record gateway spans and accept OTLP")
+    capture_content: bool = Field(
+        default=True, description="keep messages on spans (off: metadata only)"
+    )
+    max_attribute_bytes: int = Field(
+        default=64 * 1024, ge=256, description="longer attribute values are cut and marked"
+    )
+    queue_size: int = Field(default=50_000, ge=100, description="spans waiting to be written")
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    flush_interval_ms: int = Field(default=200, ge=10)
+    otlp_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    export_endpoint: str | None = Field(
+        default=None,
+        description="also export every span to this OTLP/HTTP traces URL; the standard "
+        "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT variables work too",
+    )
+    export_headers: dict[str, str] = Field(default_factory=dict)
+    retention_days: float | None = Field(default=None, gt=0, description="delete older traces")

@@ -1,0 +1,219 @@
+"""Spans in, rows out: ReadableSpan -> store rows (with the normalized view); OTLP -> spans.
+
+Spans from the gateway and spans received over OTLP take the same path: both become
+``ReadableSpan`` objects that go through the processors to the store's exporter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from ._normalize import normalize
+
+__all__ = ["otlp_to_spans", "span_to_row"]
+
+_SPAN_KINDS = {
+    SpanKind.INTERNAL: "internal",
+    SpanKind.SERVER: "server",
+    SpanKind.CLIENT: "client",
+    SpanKind.PRODUCER: "producer",
+    SpanKind.CONSUMER: "consumer",
+}
+_STATUS = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
+# OTLP's enum values (opentelemetry.proto.trace.v1.Span.SpanKind / Status.StatusCode).
+_OTLP_KINDS = [
+    SpanKind.INTERNAL,  # UNSPECIFIED
+    SpanKind.INTERNAL,
+    SpanKind.SERVER,
+    SpanKind.CLIENT,
+    SpanKind.PRODUCER,
+    SpanKind.CONSUMER,
+]
+_OTLP_STATUS = [StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def span_to_row(span: ReadableSpan) -> dict[str, Any]:
+    """The ``spans`` row of one finished span."""
+    context = span.context
+    assert context is not None
+    attributes = {k: _jsonable(v) for k, v in (span.attributes or {}).items()}
+    events: list[dict[str, Any]] = [
+        {
+            "name": event.name,
+            "time_ns": event.timestamp,
+            "attributes": {k: _jsonable(v) for k, v in (event.attributes or {}).items()},
+        }
+        for event in span.events
+    ]
+    view = normalize(
+        span.name,
+        attributes,
+        [(e["name"], e["attributes"]) for e in events],
+    )
+    start = span.start_time or 0
+    end = span.end_time or start
+    content: dict[str, Any] = {}
+    for key, value in (
+        ("system", view.system_instructions),
+        ("input", view.input_messages),
+        ("output", view.output_messages),
+        ("input_value", view.input_value),
+        ("output_value", view.output_value),
+    ):
+        if value:
+            content[key] = value
+    prompt = None
+    if view.prompt_name:
+        prompt = (
+            f"{view.prompt_name}/{view.prompt_version}" if view.prompt_version else view.prompt_name
+        )
+    key_id = attributes.get("spyglass.key.id")
+    status = span.status
+    return {
+        "trace_id": f"{context.trace_id:032x}",
+        "span_id": f"{context.span_id:016x}",
+        "parent_span_id": f"{span.parent.span_id:016x}" if span.parent else None,
+        "name": span.name,
+        "kind": view.kind,
+        "span_kind": _SPAN_KINDS.get(span.kind, "internal"),
+        "status": _STATUS.get(status.status_code, "unset"),
+        "status_message": status.description or None,
+        "start_ns": start,
+        "end_ns": end,
+        "duration_ms": max(end - start, 0) / 1e6,
+        "service_name": _service_name(span.resource),
+        "scope_name": span.instrumentation_scope.name if span.instrumentation_scope else None,
+        "model": view.model,
+        "provider": view.provider,
+        "input_tokens": view.input_tokens,
+        "output_tokens": view.output_tokens,
+        "cost": view.cost_usd,
+        "session_id": view.session_id,
+        "user_id": view.user_id,
+        "key_id": key_id if isinstance(key_id, str) else None,
+        "ttft_ms": view.time_to_first_token_ms,
+        # The gateway's upstream attempts repeat the usage of their request span.
+        "is_attempt": attributes.get("spyglass.attempt") is not None,
+        "attributes": attributes,
+        "events": events,
+        "content": content or None,
+        "prompt": prompt,
+    }
+
+
+def _service_name(resource: Resource | None) -> str | None:
+    if resource is None:
+        return None
+    name = resource.attributes.get("service.name")
+    return str(name) if name is not None else None
+
+
+# -- OTLP ------------------------------------------------------------------------------------
+
+
+def _any_value(value: Any) -> Any:
+    """An OTLP AnyValue as a Python value (arrays and maps kept, for JSON storage)."""
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return [_any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, which)
+
+
+def _attributes(pairs: Iterable[Any]) -> dict[str, Any]:
+    return {kv.key: _any_value(kv.value) for kv in pairs}
+
+
+def otlp_to_spans(request: Any) -> tuple[list[ReadableSpan], list[str]]:
+    """The spans of an ``ExportTraceServiceRequest`` and the reasons spans were rejected."""
+    spans: list[ReadableSpan] = []
+    rejected: list[str] = []
+    for resource_spans in request.resource_spans:
+        resource = Resource(_attributes(resource_spans.resource.attributes))
+        for scope_spans in resource_spans.scope_spans:
+            scope = InstrumentationScope(
+                scope_spans.scope.name or "unknown", scope_spans.scope.version or None
+            )
+            for span in scope_spans.spans:
+                problem = _invalid(span)
+                if problem:
+                    rejected.append(problem)
+                    continue
+                spans.append(_readable(span, resource, scope))
+    return spans, rejected
+
+
+def _invalid(span: Any) -> str | None:
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        return f"span {span.name!r}: trace_id must be 16 non-zero bytes"
+    if len(span.span_id) != 8 or not any(span.span_id):
+        return f"span {span.name!r}: span_id must be 8 non-zero bytes"
+    if span.parent_span_id and len(span.parent_span_id) != 8:
+        return f"span {span.name!r}: parent_span_id must be 8 bytes"
+    if span.end_time_unix_nano and span.end_time_unix_nano < span.start_time_unix_nano:
+        return f"span {span.name!r}: ends before it starts"
+    return None
+
+
+def _readable(span: Any, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
+    trace_id = int.from_bytes(span.trace_id, "big")
+    context = SpanContext(
+        trace_id, int.from_bytes(span.span_id, "big"), is_remote=True, trace_flags=TraceFlags(1)
+    )
+    parent = (
+        SpanContext(trace_id, int.from_bytes(span.parent_span_id, "big"), is_remote=True)
+        if span.parent_span_id and any(span.parent_span_id)
+        else None
+    )
+    events: Sequence[Event] = [
+        Event(e.name, _attributes(e.attributes), e.time_unix_nano) for e in span.events
+    ]
+    links: Sequence[Link] = [
+        Link(
+            SpanContext(
+                int.from_bytes(link.trace_id, "big"),
+                int.from_bytes(link.span_id, "big"),
+                is_remote=True,
+            ),
+            _attributes(link.attributes),
+        )
+        for link in span.links
+        if len(link.trace_id) == 16 and len(link.span_id) == 8
+    ]
+    code = _OTLP_STATUS[span.status.code] if 0 <= span.status.code < 3 else StatusCode.UNSET
+    kind = _OTLP_KINDS[span.kind] if 0 <= span.kind < len(_OTLP_KINDS) else SpanKind.INTERNAL
+    end = span.end_time_unix_nano or span.start_time_unix_nano
+    attributes: Mapping[str, Any] = _attributes(span.attributes)
+    return ReadableSpan(
+        name=span.name,
+        context=context,
+        parent=parent,
+        resource=resource,
+        attributes=attributes,  # arrays and maps are kept as they are, for storage
+        events=events,
+        links=links,
+        kind=kind,
+        status=Status(code, span.status.message or None),
+        start_time=span.start_time_unix_nano,
+        end_time=end,
+        instrumentation_scope=scope,
+    )

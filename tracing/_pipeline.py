@@ -1,0 +1,343 @@
+"""The write path: processors in front of the store, the store behind an exporter.
+
+``ContentPolicyProcessor`` (wrapping) strips or truncates message content and masks secrets;
+``QueueProcessor`` is a batching processor with a bounded queue that never blocks the caller and
+counts what it drops; ``StoreExporter`` writes batches and, when the database is unreachable,
+keeps retrying the batch in hand while new spans wait in the queue.
+
+Why not the SDK's BatchSpanProcessor: it drops a batch whose export raised, which would lose
+every span written while PostgreSQL restarts, and it exposes neither its queue depth (the
+OTLP receiver answers 503 when the queue is full) nor its drop count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from ._convert import span_to_row
+from ._store import TraceStore
+
+__all__ = [
+    "CONTENT_ATTRIBUTES",
+    "ContentPolicyProcessor",
+    "QueueProcessor",
+    "StoreExporter",
+    "TracePipeline",
+]
+
+log = logging.getLogger("spyglass.tracing")
+
+# Attributes that hold message content in the conventions we read.
+CONTENT_ATTRIBUTES = (
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "input.value",
+    "output.value",
+    "traceloop.entity.input",
+    "traceloop.entity.output",
+)
+_CONTENT_PREFIXES = (
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+)
+_SECRET_KEY = re.compile(
+    r"(^|[._-])(authorization|api[_-]?key|apikey|secret|password|passwd|access[_-]?token|"
+    r"refresh[_-]?token|x-api-key|cookie)$",
+    re.IGNORECASE,
+)
+TRUNCATED_ATTRIBUTE = "spyglass.truncated"
+
+
+def _is_content(key: str) -> bool:
+    return key in CONTENT_ATTRIBUTES or key.startswith(_CONTENT_PREFIXES)
+
+
+class ContentPolicyProcessor(SpanProcessor):
+    """Applies the content policy to finished spans, then hands them to ``inner``.
+
+    Args:
+        inner: the processor that queues spans for storage and export.
+        capture_content: keep message content at all.
+        max_attribute_bytes: longer string attributes are cut and named in ``spyglass.truncated``.
+    """
+
+    def __init__(
+        self, inner: SpanProcessor, *, capture_content: bool, max_attribute_bytes: int
+    ) -> None:
+        self._inner = inner
+        self._capture = capture_content
+        self._limit = max_attribute_bytes
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._inner.on_end(self.apply(span))
+
+    def apply(self, span: ReadableSpan) -> ReadableSpan:
+        """The span as it may be stored: the same object when nothing needed changing."""
+        attributes = span.attributes or {}
+        changed: dict[str, Any] | None = None
+        truncated: list[str] = []
+        for key, value in attributes.items():
+            if not self._capture and _is_content(key):
+                changed = changed if changed is not None else dict(attributes)
+                del changed[key]
+            elif _SECRET_KEY.search(key) and not key.endswith("tokens"):
+                changed = changed if changed is not None else dict(attributes)
+                changed[key] = "***"
+            elif isinstance(value, str) and len(value) > self._limit:
+                changed = changed if changed is not None else dict(attributes)
+                changed[key] = value[: self._limit]
+                truncated.append(key)
+        if changed is None:
+            return span
+        if truncated:
+            changed[TRUNCATED_ATTRIBUTE] = tuple(truncated)
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=changed,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class StoreExporter(SpanExporter):
+    """Writes spans to a :class:`TraceStore`, retrying while the database is unreachable."""
+
+    def __init__(self, store: TraceStore, *, max_backoff: float = 5.0) -> None:
+        self.store = store
+        self._max_backoff = max_backoff
+        self._stopping = threading.Event()
+        self.written = 0
+        self.write_errors = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        rows = []
+        for span in spans:
+            try:
+                rows.append(span_to_row(span))
+            except Exception as exc:  # one malformed span must not sink its batch
+                log.warning("span %r could not be converted: %s", span.name, type(exc).__name__)
+                if os.environ.get("PYTEST_CURRENT_TEST"):
+                    raise
+        backoff = 0.1
+        while True:
+            try:
+                self.written += self.store.write(rows)
+                return SpanExportResult.SUCCESS
+            except Exception as exc:
+                self.write_errors += 1
+                if self._stopping.is_set():
+                    log.error(
+                        "dropping %d spans at shutdown: store unavailable (%s)",
+                        len(rows),
+                        type(exc).__name__,
+                    )
+                    return SpanExportResult.FAILURE
+                log.warning(
+                    "trace store unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff
+                )
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class QueueProcessor(SpanProcessor):
+    """Batches finished spans to an exporter from a bounded queue, on a worker thread.
+
+    ``on_end`` never blocks: when the queue is full the span is dropped and counted.
+    """
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        max_queue_size: int = 20000,
+        max_batch_size: int = 512,
+        schedule_delay: float = 0.2,
+        name: str = "spyglass-spans",
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.exporter = exporter
+        self.capacity = max_queue_size
+        self._batch = max_batch_size
+        self._delay = schedule_delay
+        self._queue: deque[ReadableSpan] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stop = False
+        self._on_drop = on_drop
+        self.dropped = 0
+        self.exported = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def depth(self) -> int:
+        """Spans waiting to be written."""
+        return len(self._queue)
+
+    def has_room(self, count: int) -> bool:
+        """Whether ``count`` more spans fit in the queue now."""
+        return len(self._queue) + count <= self.capacity
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do until the span ends."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._stop:
+            self._count_drop(1)
+            return
+        if len(self._queue) >= self.capacity:
+            self._count_drop(1)
+            return
+        self._queue.append(span)
+        self._idle.clear()
+        if len(self._queue) >= self._batch:
+            self._wake.set()
+
+    def _count_drop(self, count: int) -> None:
+        with self._lock:
+            self.dropped += count
+        if self._on_drop is not None:
+            self._on_drop(count)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            self._drain()
+            if self._stop and not self._queue:
+                return
+
+    def _drain(self) -> None:
+        while self._queue:
+            batch: list[ReadableSpan] = []
+            while self._queue and len(batch) < self._batch:
+                batch.append(self._queue.popleft())
+            try:
+                self.exporter.export(batch)
+                self.exported += len(batch)
+            except Exception:
+                log.exception("exporter failed; %d spans lost", len(batch))
+                if os.environ.get("PYTEST_CURRENT_TEST"):
+                    raise
+        self._idle.set()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Wait until everything queued so far has been exported (or the timeout passes)."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        self._wake.set()
+        while time.monotonic() < deadline:
+            if not self._queue and self._idle.wait(0.01):
+                return True
+            self._wake.set()
+        return False
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Flush what is queued (bounded by ``timeout``), then stop the worker and exporter."""
+        self.force_flush(int(timeout * 1000))
+        self._stop = True
+        self._wake.set()
+        self.exporter.shutdown()
+        self._thread.join(max(timeout, 0.1))
+
+
+class TracePipeline:
+    """The processors in front of the store, and of any external OTLP collector.
+
+    ``head`` is what a TracerProvider is given; spans received over OTLP enter through
+    :meth:`ingest`, so both reach the store the same way.
+    """
+
+    def __init__(
+        self,
+        store: TraceStore,
+        *,
+        capture_content: bool = True,
+        max_attribute_bytes: int = 64 * 1024,
+        max_queue_size: int = 20000,
+        max_batch_size: int = 512,
+        schedule_delay: float = 0.2,
+        exporters: Sequence[SpanExporter] = (),
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
+
+        self.store = store
+        self.queue = QueueProcessor(
+            StoreExporter(store),
+            max_queue_size=max_queue_size,
+            max_batch_size=max_batch_size,
+            schedule_delay=schedule_delay,
+            on_drop=on_drop,
+        )
+        self.exports = [
+            QueueProcessor(exporter, max_queue_size=max_queue_size, name="spyglass-otlp-export")
+            for exporter in exporters
+        ]
+        inner: SpanProcessor = self.queue
+        if self.exports:
+            fanout = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+            for processor in (self.queue, *self.exports):
+                fanout.add_span_processor(processor)
+            inner = fanout
+        self.head = ContentPolicyProcessor(
+            inner, capture_content=capture_content, max_attribute_bytes=max_attribute_bytes
+        )
+
+    def ingest(self, spans: Sequence[ReadableSpan]) -> None:
+        """Spans received from outside (OTLP), finished already."""
+        for span in spans:
+            self.head.on_end(span)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until what is queued so far is written."""
+        return self.head.force_flush(int(timeout * 1000))
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Flush and stop the workers."""
+        self.queue.shutdown(timeout)
+        for processor in self.exports:
+            processor.shutdown(timeout)

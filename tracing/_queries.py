@@ -1,0 +1,343 @@
+"""Reading the trace store: the trace list with filters and keyset pagination, one trace's spans,
+sessions, and usage statistics over time. Every value is a bound parameter."""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import Text, and_, case, cast, exists, func, or_, select, tuple_
+
+from ._store import SPANS, TRACES, TraceStore
+
+__all__ = [
+    "QueryError",
+    "TraceFilter",
+    "get_trace",
+    "list_sessions",
+    "list_traces",
+    "usage_stats",
+]
+
+SortKey = Literal["start", "duration", "cost"]
+_SORT_COLUMNS = {
+    "start": TRACES.c.start_ns,
+    "duration": TRACES.c.duration_ms,
+    "cost": TRACES.c.cost,
+}
+
+
+class QueryError(ValueError):
+    """A query parameter is invalid; ``param`` names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+@dataclass
+class TraceFilter:
+    """What the trace list may be filtered on (all optional, all combined with AND)."""
+
+    start_after_ns: int | None = None
+    start_before_ns: int | None = None
+    status: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    name: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    key_id: str | None = None
+    prompt: str | None = None
+    service: str | None = None
+    min_duration_ms: float | None = None
+    min_cost: float | None = None
+    tag: str | None = None
+    attributes: list[tuple[str, str]] = field(default_factory=list)
+    text: str | None = None
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise QueryError("cursor", "not a cursor this API returned") from None
+    if not isinstance(values, list) or len(values) != size:
+        raise QueryError("cursor", "not a cursor this API returned")
+    return values
+
+
+def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
+    t = TRACES.c
+    found: list[Any] = []
+    if where.start_after_ns is not None:
+        found.append(t.start_ns >= where.start_after_ns)
+    if where.start_before_ns is not None:
+        found.append(t.start_ns < where.start_before_ns)
+    if where.status is not None:
+        if where.status not in ("ok", "error", "unset"):
+            raise QueryError("status", "expected ok, error or unset")
+        found.append(t.status == where.status)
+    for column, value in (
+        (t.model, where.model),
+        (t.provider, where.provider),
+        (t.name, where.name),
+        (t.session_id, where.session_id),
+        (t.user_id, where.user_id),
+        (t.key_id, where.key_id),
+        (t.prompt, where.prompt),
+        (t.service_name, where.service),
+    ):
+        if value is not None:
+            found.append(column == value)
+    if where.min_duration_ms is not None:
+        found.append(t.duration_ms >= where.min_duration_ms)
+    if where.min_cost is not None:
+        found.append(t.cost >= where.min_cost)
+    if where.tag is not None:
+        found.append(
+            cast(t.tags, Text).like(f"%{_like(orjson.dumps(where.tag).decode())}%", escape="\\")
+        )
+    for key, value in where.attributes:
+        found.append(
+            exists().where(SPANS.c.trace_id == t.trace_id, _attribute_equals(store, key, value))
+        )
+    if where.text:
+        pattern = f"%{_like(where.text.lower())}%"
+        found.append(
+            exists().where(
+                SPANS.c.trace_id == t.trace_id,
+                or_(
+                    func.lower(SPANS.c.name).like(pattern, escape="\\"),
+                    func.lower(cast(SPANS.c.content, Text)).like(pattern, escape="\\"),
+                ),
+            )
+        )
+    return found
+
+
+def _attribute_equals(store: TraceStore, key: str, value: str) -> Any:
+    """A span attribute equals ``value`` (as a string, or as the number it spells)."""
+    candidates: list[Any] = [value]
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None and math.isfinite(number):
+        candidates.append(int(number) if number.is_integer() else number)
+    if value in ("true", "false"):
+        candidates.append(value == "true")
+    if store.dialect == "postgresql":
+        # JSONB containment can use the GIN index on attributes.
+        return or_(*(SPANS.c.attributes.contains({key: c}) for c in candidates))
+    extracted = SPANS.c.attributes[key]
+    return or_(
+        extracted.as_string() == value,
+        *(extracted.as_float() == c for c in candidates[1:] if not isinstance(c, bool)),
+    )
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_traces(
+    store: TraceStore,
+    where: TraceFilter,
+    *,
+    sort: SortKey = "start",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of trace summaries, newest (or longest, or costliest) first, and the next cursor."""
+    if sort not in _SORT_COLUMNS:
+        raise QueryError("sort", "expected start, duration or cost")
+    if not 1 <= limit <= 500:
+        raise QueryError("limit", "expected 1 to 500")
+    column = _SORT_COLUMNS[sort]
+    query = select(TRACES).where(*_conditions(store, where))
+    if cursor:
+        value, trace_id = _decode_cursor(cursor, 2)
+        query = query.where(tuple_(column, TRACES.c.trace_id) < tuple_(value, trace_id))
+    query = query.order_by(column.desc(), TRACES.c.trace_id.desc()).limit(limit + 1)
+    with store.engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode_cursor([last[column.name], last["trace_id"]])
+    return rows, next_cursor
+
+
+def get_trace(
+    store: TraceStore,
+    trace_id: str,
+    *,
+    parent_span_id: str | None = None,
+    limit: int = 1000,
+    cursor: str | None = None,
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str | None]:
+    """A trace's summary and a page of its spans in start order (or one span's children)."""
+    if not 1 <= limit <= 10000:
+        raise QueryError("limit", "expected 1 to 10000")
+    if len(trace_id) != 32 or not _is_hex(trace_id):
+        raise QueryError("trace_id", "expected 32 hexadecimal characters")
+    query = select(SPANS).where(SPANS.c.trace_id == trace_id)
+    if parent_span_id is not None:
+        if len(parent_span_id) != 16 or not _is_hex(parent_span_id):
+            raise QueryError("parent", "expected 16 hexadecimal characters")
+        query = query.where(SPANS.c.parent_span_id == parent_span_id)
+    if cursor:
+        start, span_id = _decode_cursor(cursor, 2)
+        query = query.where(tuple_(SPANS.c.start_ns, SPANS.c.span_id) > tuple_(start, span_id))
+    query = query.order_by(SPANS.c.start_ns, SPANS.c.span_id).limit(limit + 1)
+    with store.engine.connect() as connection:
+        summary_row = connection.execute(
+            select(TRACES).where(TRACES.c.trace_id == trace_id)
+        ).first()
+        spans = [dict(row._mapping) for row in connection.execute(query)]
+    next_cursor = None
+    if len(spans) > limit:
+        spans = spans[:limit]
+        next_cursor = _encode_cursor([spans[-1]["start_ns"], spans[-1]["span_id"]])
+    summary = dict(summary_row._mapping) if summary_row is not None else None
+    return summary, spans, next_cursor
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+def list_sessions(
+    store: TraceStore, *, limit: int = 50, cursor: str | None = None, user_id: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Sessions (conversations), most recently active first, with their totals."""
+    if not 1 <= limit <= 500:
+        raise QueryError("limit", "expected 1 to 500")
+    t = TRACES.c
+    last = func.max(t.start_ns)
+    query = (
+        select(
+            t.session_id,
+            func.count().label("trace_count"),
+            func.min(t.start_ns).label("start_ns"),
+            last.label("last_start_ns"),
+            func.max(t.end_ns).label("end_ns"),
+            func.sum(t.input_tokens).label("input_tokens"),
+            func.sum(t.output_tokens).label("output_tokens"),
+            func.sum(t.cost).label("cost"),
+            func.sum(case((t.status == "error", 1), else_=0)).label("error_count"),
+            func.max(t.user_id).label("user_id"),
+        )
+        .where(t.session_id.is_not(None))
+        .group_by(t.session_id)
+    )
+    if user_id is not None:
+        query = query.where(t.user_id == user_id)
+    if cursor:
+        when, session = _decode_cursor(cursor, 2)
+        query = query.having(or_(last < when, and_(last == when, t.session_id < session)))
+    query = query.order_by(last.desc(), t.session_id.desc()).limit(limit + 1)
+    with store.engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor([rows[-1]["last_start_ns"], rows[-1]["session_id"]])
+    return rows, next_cursor
+
+
+GroupBy = Literal["model", "provider", "key", "none"]
+_GROUP_COLUMNS = {"model": SPANS.c.model, "provider": SPANS.c.provider, "key": SPANS.c.key_id}
+
+
+def usage_stats(
+    store: TraceStore,
+    *,
+    start_ns: int,
+    end_ns: int,
+    bucket_seconds: int,
+    group_by: GroupBy = "none",
+) -> list[dict[str, Any]]:
+    """Per time bucket (and group): LLM requests, errors, latency p50/p95, TTFT, tokens, cost."""
+    if end_ns <= start_ns:
+        raise QueryError("end", "must be after start")
+    if bucket_seconds < 1:
+        raise QueryError("bucket", "expected at least 1 second")
+    if (end_ns - start_ns) / (bucket_seconds * 1e9) > 10000:
+        raise QueryError("bucket", "too many buckets for the range (at most 10000)")
+    if group_by != "none" and group_by not in _GROUP_COLUMNS:
+        raise QueryError("group_by", "expected model, provider, key or none")
+    s = SPANS.c
+    group_column = _GROUP_COLUMNS.get(group_by)
+    columns: list[Any] = [
+        s.start_ns,
+        s.duration_ms,
+        s.status,
+        s.ttft_ms,
+        s.input_tokens,
+        s.output_tokens,
+        s.cost,
+    ]
+    if group_column is not None:
+        columns.append(group_column.label("group"))
+    query = select(*columns).where(
+        s.kind.in_(("llm", "embedding")),
+        s.is_attempt.is_(False),
+        s.start_ns >= start_ns,
+        s.start_ns < end_ns,
+    )
+    buckets: dict[tuple[int, Any], dict[str, Any]] = {}
+    durations: dict[tuple[int, Any], list[float]] = defaultdict(list)
+    ttfts: dict[tuple[int, Any], list[float]] = defaultdict(list)
+    width = bucket_seconds * 1_000_000_000
+    with store.engine.connect() as connection:
+        for row in connection.execute(query):
+            bucket = start_ns + (row.start_ns - start_ns) // width * width
+            key = (bucket, row.group if group_column is not None else None)
+            entry = buckets.get(key)
+            if entry is None:
+                entry = buckets[key] = {
+                    "bucket_start_ns": bucket,
+                    "group": key[1],
+                    "requests": 0,
+                    "errors": 0,
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "cost": 0.0,
+                }
+            entry["requests"] += 1
+            entry["errors"] += row.status == "error"
+            entry["input_tokens"] += row.input_tokens or 0
+            entry["output_tokens"] += row.output_tokens or 0
+            entry["cost"] += row.cost or 0.0
+            durations[key].append(row.duration_ms)
+            if row.ttft_ms is not None:
+                ttfts[key].append(row.ttft_ms)
+    for key, entry in buckets.items():
+        entry["latency_p50_ms"] = _percentile(durations[key], 50)
+        entry["latency_p95_ms"] = _percentile(durations[key], 95)
+        entry["ttft_p50_ms"] = _percentile(ttfts[key], 50)
+        entry["error_rate"] = entry["errors"] / entry["requests"]
+    return sorted(buckets.values(), key=lambda e: (e["bucket_start_ns"], str(e["group"])))
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default method), None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -1,0 +1,155 @@
+"""The SQL trace store: writes span rows and keeps per-trace summaries; SQLite or PostgreSQL.
+
+Writing is idempotent: a span sent twice (an OTLP client retrying) is stored once and counted
+once, because the summary is updated only from the spans the insert really added. Spans of one
+trace may arrive in any order and in any number of batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, Table, case, func, literal_column
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ._records import SpanRecord, TraceRecord
+
+__all__ = ["TraceStore"]
+
+SPANS: Table = SpanRecord.__table__  # type: ignore[attr-defined]
+TRACES: Table = TraceRecord.__table__  # type: ignore[attr-defined]
+_SPAN_COLUMNS = [c.name for c in SPANS.columns]
+_STATUS_RANK = {"unset": 0, "ok": 1, "error": 2}
+
+
+class TraceStore:
+    """Reads and writes traces through one SQLAlchemy engine (tests hand it any engine)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Store span rows (from ``span_to_row``); returns how many were new."""
+        if not rows:
+            return 0
+        span_rows = [{name: row.get(name) for name in _SPAN_COLUMNS} for row in rows]
+        statement = (
+            self._insert(SPANS)
+            .on_conflict_do_nothing(index_elements=["trace_id", "span_id"])
+            .returning(SPANS.c.trace_id, SPANS.c.span_id)
+        )
+        with self.engine.begin() as connection:
+            added = connection.execute(statement, span_rows).all()
+            if not added:
+                return 0
+            if len(added) == len(span_rows):
+                new_rows = rows
+            else:
+                keys = {(r.trace_id, r.span_id) for r in added}
+                new_rows = [r for r in rows if (r["trace_id"], r["span_id"]) in keys]
+            summaries = _summaries(new_rows)
+            connection.execute(self._upsert_traces(), summaries)
+        return len(added)
+
+    def _upsert_traces(self) -> Any:
+        insert = self._insert(TRACES)
+        new = insert.excluded
+        old = TRACES.c
+        lower = func.least if self.dialect == "postgresql" else func.min
+        upper = func.greatest if self.dialect == "postgresql" else func.max
+        start = lower(old.start_ns, new.start_ns)
+        end = upper(old.end_ns, new.end_ns)
+        has_root = new.root_span_id.is_not(None)
+        earlier = new.start_ns < old.start_ns
+        return insert.on_conflict_do_update(
+            index_elements=["trace_id"],
+            set_={
+                "start_ns": start,
+                "end_ns": end,
+                "duration_ms": (end - start) / literal_column("1000000.0"),
+                "span_count": old.span_count + new.span_count,
+                "llm_count": old.llm_count + new.llm_count,
+                "input_tokens": old.input_tokens + new.input_tokens,
+                "output_tokens": old.output_tokens + new.output_tokens,
+                "cost": old.cost + new.cost,
+                "status": case(
+                    ((old.status == "error") | (new.status == "error"), "error"),
+                    ((old.status == "ok") | (new.status == "ok"), "ok"),
+                    else_="unset",
+                ),
+                "error": func.coalesce(old.error, new.error),
+                # The root span names the trace once it arrives; until then the earliest span.
+                "name": case(
+                    (has_root, new.name),
+                    ((old.root_span_id.is_(None)) & earlier, new.name),
+                    else_=old.name,
+                ),
+                "root_span_id": func.coalesce(new.root_span_id, old.root_span_id),
+                "service_name": case((has_root, new.service_name), else_=old.service_name),
+                "model": func.coalesce(old.model, new.model),
+                "provider": func.coalesce(old.provider, new.provider),
+                "session_id": func.coalesce(old.session_id, new.session_id),
+                "user_id": func.coalesce(old.user_id, new.user_id),
+                "key_id": func.coalesce(old.key_id, new.key_id),
+                "prompt": func.coalesce(old.prompt, new.prompt),
+                "ttft_ms": func.coalesce(old.ttft_ms, new.ttft_ms),
+            },
+        )
+
+
+def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One partial summary per trace in ``rows``, to be merged into the stored one."""
+    by_trace: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: r["start_ns"]):
+        summary = by_trace.get(row["trace_id"])
+        if summary is None:
+            summary = by_trace[row["trace_id"]] = {
+                "trace_id": row["trace_id"],
+                "name": row["name"],
+                "root_span_id": None,
+                "service_name": row["service_name"],
+                "start_ns": row["start_ns"],
+                "end_ns": row["end_ns"],
+                "duration_ms": 0.0,
+                "status": "unset",
+                "error": None,
+                "span_count": 0,
+                "llm_count": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost": 0.0,
+                "model": None,
+                "provider": None,
+                "session_id": None,
+                "user_id": None,
+                "key_id": None,
+                "prompt": None,
+                "ttft_ms": None,
+                "tags": [],
+            }
+        summary["span_count"] += 1
+        summary["end_ns"] = max(summary["end_ns"], row["end_ns"])
+        if row["parent_span_id"] is None:
+            summary["root_span_id"] = row["span_id"]
+            summary["name"] = row["name"]
+            summary["service_name"] = row["service_name"]
+        if _STATUS_RANK[row["status"]] > _STATUS_RANK[summary["status"]]:
+            summary["status"] = row["status"]
+        if row["status"] == "error" and summary["error"] is None:
+            summary["error"] = row["status_message"] or row["name"]
+        if row["kind"] in ("llm", "embedding") and not row.get("is_attempt"):
+            summary["llm_count"] += 1
+            summary["input_tokens"] += row["input_tokens"] or 0
+            summary["output_tokens"] += row["output_tokens"] or 0
+            summary["cost"] += row["cost"] or 0.0
+            if summary["ttft_ms"] is None:
+                summary["ttft_ms"] = row.get("ttft_ms")
+        for key in ("model", "provider", "session_id", "user_id", "key_id", "prompt"):
+            if summary[key] is None and row.get(key):
+                summary[key] = row[key]
+    for summary in by_trace.values():
+        summary["duration_ms"] = (summary["end_ns"] - summary["start_ns"]) / 1e6
+    return list(by_trace.values())
