@@ -74,7 +74,7 @@ def trace_api(store: TraceStore) -> APIRouter:
             str | None, Query(description="from this time (epoch s/ms/ns or ISO 8601)")
         ] = None,
         end: Annotated[str | None, Query(description="before this time")] = None,
-        status: Annotated[Literal["ok", "error", "unset"] | None, Query()] = None,
+        status: Annotated[Literal["ok", "error"] | None, Query()] = None,
         model: str | None = None,
         provider: str | None = None,
         name: str | None = None,

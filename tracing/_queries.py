@@ -84,8 +84,8 @@ def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
     if where.start_before_ns is not None:
         found.append(t.start_ns < where.start_before_ns)
     if where.status is not None:
-        if where.status not in ("ok", "error", "unset"):
-            raise QueryError("status", "expected ok, error or unset")
+        if where.status not in ("ok", "error"):
+            raise QueryError("status", "expected ok or error")
         found.append(t.status == where.status)
     for column, value in (
         (t.model, where.model),

@@ -85,7 +85,7 @@ class TraceRecord(SQLModel, table=True):
     start_ns: int = Field(sa_type=BigInteger)
     end_ns: int = Field(sa_type=BigInteger)
     duration_ms: float
-    status: str = Field(max_length=8)
+    status: str = Field(max_length=8, description="error when any span failed, else ok")
     error: str | None = Field(default=None, sa_type=Text)
     span_count: int
     llm_count: int = 0

@@ -20,7 +20,6 @@ __all__ = ["TraceStore"]
 SPANS: Table = SpanRecord.__table__  # type: ignore[attr-defined]
 TRACES: Table = TraceRecord.__table__  # type: ignore[attr-defined]
 _SPAN_COLUMNS = [c.name for c in SPANS.columns]
-_STATUS_RANK = {"unset": 0, "ok": 1, "error": 2}
 
 
 class TraceStore:
@@ -75,10 +74,9 @@ class TraceStore:
                 "input_tokens": old.input_tokens + new.input_tokens,
                 "output_tokens": old.output_tokens + new.output_tokens,
                 "cost": old.cost + new.cost,
+                # A trace is an error when any of its spans is; otherwise it is ok.
                 "status": case(
-                    ((old.status == "error") | (new.status == "error"), "error"),
-                    ((old.status == "ok") | (new.status == "ok"), "ok"),
-                    else_="unset",
+                    ((old.status == "error") | (new.status == "error"), "error"), else_="ok"
                 ),
                 "error": func.coalesce(old.error, new.error),
                 # The root span names the trace once it arrives; until then the earliest span.
@@ -114,7 +112,7 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "start_ns": row["start_ns"],
                 "end_ns": row["end_ns"],
                 "duration_ms": 0.0,
-                "status": "unset",
+                "status": "ok",
                 "error": None,
                 "span_count": 0,
                 "llm_count": 0,
@@ -136,10 +134,10 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             summary["root_span_id"] = row["span_id"]
             summary["name"] = row["name"]
             summary["service_name"] = row["service_name"]
-        if _STATUS_RANK[row["status"]] > _STATUS_RANK[summary["status"]]:
-            summary["status"] = row["status"]
-        if row["status"] == "error" and summary["error"] is None:
-            summary["error"] = row["status_message"] or row["name"]
+        if row["status"] == "error":
+            summary["status"] = "error"
+            if summary["error"] is None:
+                summary["error"] = row["status_message"] or row["name"]
         if row["kind"] in ("llm", "embedding") and not row.get("is_attempt"):
             summary["llm_count"] += 1
             summary["input_tokens"] += row["input_tokens"] or 0
