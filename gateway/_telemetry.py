@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import trace
@@ -68,27 +69,79 @@ class Telemetry:
     ) -> None:
         self.tracer = trace.get_tracer("spyglass.gateway", tracer_provider=tracer_provider)
         self.capture_content = capture_content
+        self._attempt_attributes: dict[str, dict[str, Any]] = {}
 
     def request(
         self, op: Operation, body: dict[str, Any], headers: Mapping[str, str]
     ) -> RequestTelemetry:
         """Start the server span of a request (a child of the caller's ``traceparent``)."""
-        parent = _propagator.extract(headers) if "traceparent" in headers else None
         operation = _OPERATIONS[op]
-        span = self.tracer.start_span(
-            f"{operation} {body.get('model')}", context=parent, kind=SpanKind.SERVER
-        )
         capture = self.capture_content and headers.get(
             "x-spyglass-capture-content", ""
-        ).lower() not in (
-            "false",
-            "0",
-            "no",
+        ).lower() not in ("false", "0", "no")
+        # Attributes are passed when the span starts: the SDK validates each attribute it is
+        # given, and one call per span keeps that to once per attribute.
+        parent = _propagator.extract(headers) if "traceparent" in headers else None
+        span = self.tracer.start_span(
+            f"{operation} {body.get('model')}",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=_request_attributes(operation, body, headers, capture),
         )
-        telemetry = RequestTelemetry(self, span, operation, capture)
-        if span.is_recording():
-            telemetry.describe_request(body, headers)
-        return telemetry
+        return RequestTelemetry(self, span, operation, capture)
+
+    def attempt_attributes(self, dep: Deployment) -> dict[str, Any]:
+        """The attributes every attempt at ``dep`` starts with, computed once per deployment."""
+        found = self._attempt_attributes.get(dep.id)
+        if found is None:
+            found = {
+                "gen_ai.provider.name": provider_name(dep),
+                "gen_ai.request.model": dep.upstream_model,
+                "spyglass.deployment": dep.id,
+            }
+            if dep.params.api_base:
+                parts = urlsplit(dep.params.api_base)
+                if parts.hostname:
+                    found["server.address"] = parts.hostname
+                    found["server.port"] = parts.port or (443 if parts.scheme == "https" else 80)
+            self._attempt_attributes[dep.id] = found
+        return found
+
+
+def _request_attributes(
+    operation: str, body: dict[str, Any], headers: Mapping[str, str], capture: bool
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.request.model": str(body.get("model")),
+    }
+    for key, name in _REQUEST_ATTRIBUTES.items():
+        value = body.get(key)
+        if value is not None and isinstance(value, int | float | bool):
+            attributes[name] = value
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        attributes["gen_ai.request.stop_sequences"] = (stop,)
+    elif isinstance(stop, list):
+        attributes["gen_ai.request.stop_sequences"] = tuple(str(s) for s in stop)
+    session = headers.get("x-spyglass-session-id")
+    metadata = body.get("metadata")
+    if session is None and isinstance(metadata, dict):
+        session = next((str(metadata[k]) for k in _SESSION_KEYS if metadata.get(k)), None)
+    if session:
+        attributes["gen_ai.conversation.id"] = session
+    user = headers.get("x-spyglass-user-id") or body.get("user")
+    if isinstance(user, str) and user:
+        attributes["user.id"] = user
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") in (
+        "json_object",
+        "json_schema",
+    ):
+        attributes["gen_ai.output.type"] = "json"
+    if capture:
+        attributes.update(_input_content(body))
+    return attributes
 
 
 class RequestTelemetry:
@@ -98,78 +151,30 @@ class RequestTelemetry:
         self._owner = owner
         self.span = span
         self.operation = operation
-        self.capture = capture and span.is_recording()
+        self.recording = span.is_recording()
+        self.capture = capture and self.recording
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None
         self.output = _OutputCollector() if self.capture else None
-
-    def describe_request(self, body: dict[str, Any], headers: Mapping[str, str]) -> None:
-        span = self.span
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": self.operation,
-            "gen_ai.request.model": str(body.get("model")),
-        }
-        for key, name in _REQUEST_ATTRIBUTES.items():
-            value = body.get(key)
-            if isinstance(value, int | float | bool) and value is not None:
-                attributes[name] = value
-        stop = body.get("stop")
-        if isinstance(stop, str):
-            attributes["gen_ai.request.stop_sequences"] = (stop,)
-        elif isinstance(stop, list):
-            attributes["gen_ai.request.stop_sequences"] = tuple(str(s) for s in stop)
-        session = headers.get("x-spyglass-session-id")
-        metadata = body.get("metadata")
-        if session is None and isinstance(metadata, dict):
-            session = next((str(metadata[k]) for k in _SESSION_KEYS if metadata.get(k)), None)
-        if session:
-            attributes["gen_ai.conversation.id"] = session
-            attributes["session.id"] = session
-        user = headers.get("x-spyglass-user-id") or body.get("user")
-        if isinstance(user, str) and user:
-            attributes["user.id"] = user
-        response_format = body.get("response_format")
-        if isinstance(response_format, dict) and response_format.get("type") in (
-            "json_object",
-            "json_schema",
-        ):
-            attributes["gen_ai.output.type"] = "json"
-        if self.capture:
-            attributes.update(_input_content(body))
-        span.set_attributes(attributes)
+        self.group: str | None = None
 
     def set_group(self, group: str) -> None:
-        """The model group the request was routed to."""
-        if self.span.is_recording():
-            self.span.set_attribute("spyglass.model_group", group)
+        """The model group the request was routed to (recorded when the span ends)."""
+        self.group = group
 
     def attempt(self, dep: Deployment, number: int) -> Span:
         """Start the client span of one upstream attempt."""
-        context = trace.set_span_in_context(self.span)
-        span = self._owner.tracer.start_span(
-            f"{self.operation} {dep.upstream_model}", context=context, kind=SpanKind.CLIENT
+        if not self.recording:
+            return self.span  # a non-recording span: ending it again does nothing
+        attributes = dict(self._owner.attempt_attributes(dep))
+        attributes["gen_ai.operation.name"] = self.operation
+        attributes["spyglass.attempt"] = number
+        return self._owner.tracer.start_span(
+            f"{self.operation} {dep.upstream_model}",
+            context=trace.set_span_in_context(self.span),
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
         )
-        if span.is_recording():
-            attributes: dict[str, Any] = {
-                "gen_ai.operation.name": self.operation,
-                "gen_ai.provider.name": provider_name(dep),
-                "gen_ai.request.model": dep.upstream_model,
-                "spyglass.deployment": dep.id,
-                "spyglass.model_group": dep.group,
-                "spyglass.attempt": number,
-            }
-            base = dep.params.api_base
-            if base:
-                from urllib.parse import urlsplit
-
-                parts = urlsplit(base)
-                if parts.hostname:
-                    attributes["server.address"] = parts.hostname
-                    attributes["server.port"] = parts.port or (
-                        443 if parts.scheme == "https" else 80
-                    )
-            span.set_attributes(attributes)
-        return span
 
     def attempt_failed(self, span: Span, error: GatewayError) -> None:
         if span.is_recording():
@@ -181,7 +186,7 @@ class RequestTelemetry:
         self, span: Span, usage: Usage, data: dict[str, Any] | None, cost: float
     ) -> None:
         if span.is_recording():
-            span.set_attributes(_response_attributes(usage, data, cost))
+            span.set_attributes(_response_attributes(usage, data, None))
         span.end()
 
     def chunk(self, chunks: list[dict[str, Any]]) -> None:
@@ -205,23 +210,21 @@ class RequestTelemetry:
         span = self.span
         if span.is_recording():
             attributes = _response_attributes(usage, data, cost)
-            attributes.update(
-                {
-                    "gen_ai.provider.name": provider_name(dep),
-                    "spyglass.deployment": dep.id,
-                    "spyglass.attempts": attempts,
-                    "spyglass.fallbacks": fallbacks,
-                    "spyglass.cache_hit": False,
-                }
-            )
+            attributes["gen_ai.provider.name"] = provider_name(dep)
+            attributes["spyglass.deployment"] = dep.id
+            attributes["spyglass.attempts"] = attempts
+            if fallbacks:
+                attributes["spyglass.fallbacks"] = fallbacks
+            if self.group is not None:
+                attributes["spyglass.model_group"] = self.group
             if self.first_chunk_at is not None:
                 attributes["spyglass.time_to_first_token_ms"] = (
                     self.first_chunk_at - self.started
                 ) * 1000
             if self.capture:
-                messages = (
-                    self.output.messages() if self.output is not None else _output_messages(data)
-                )
+                # The collector only sees streamed chunks; a whole response is in ``data``.
+                streamed = self.output.messages() if self.output is not None else []
+                messages = streamed or _output_messages(data)
                 if messages:
                     attributes["gen_ai.output.messages"] = orjson.dumps(messages).decode()
             if "gen_ai.response.finish_reasons" not in attributes and self.output is not None:
@@ -233,21 +236,23 @@ class RequestTelemetry:
 
     def failed(self, error: GatewayError, attempts: int) -> None:
         """End the request span as failed."""
+        self._end_failed(_error_type(error), error.message[:500], attempts)
+
+    def _end_failed(self, error_type: str, message: str, attempts: int) -> None:
         span = self.span
         if span.is_recording():
-            span.set_attribute("error.type", _error_type(error))
-            span.set_attribute("spyglass.attempts", attempts)
-            span.set_status(Status(StatusCode.ERROR, error.message[:500]))
+            attributes: dict[str, Any] = {"error.type": error_type, "spyglass.attempts": attempts}
+            if self.group is not None:
+                attributes["spyglass.model_group"] = self.group
+            span.set_attributes(attributes)
+            span.set_status(Status(StatusCode.ERROR, message))
         span.end()
 
     def stream_cut(self, attempts: int) -> None:
         """End the request span of a stream the client abandoned."""
-        span = self.span
-        if span.is_recording():
-            span.set_attribute("error.type", "client_disconnected")
-            span.set_attribute("spyglass.attempts", attempts)
-            span.set_status(Status(StatusCode.ERROR, "client disconnected before the stream ended"))
-        span.end()
+        self._end_failed(
+            "client_disconnected", "client disconnected before the stream ended", attempts
+        )
 
 
 def _error_type(error: GatewayError) -> str:
@@ -256,12 +261,15 @@ def _error_type(error: GatewayError) -> str:
     return error.code or type(error).__name__
 
 
-def _response_attributes(usage: Usage, data: dict[str, Any] | None, cost: float) -> dict[str, Any]:
+def _response_attributes(
+    usage: Usage, data: dict[str, Any] | None, cost: float | None
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "gen_ai.usage.input_tokens": usage.input_tokens,
         "gen_ai.usage.output_tokens": usage.output_tokens,
-        "spyglass.cost.usd": cost,
     }
+    if cost is not None:
+        attributes["spyglass.cost.usd"] = cost
     if usage.cache_read_tokens:
         attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
     if usage.reasoning_tokens:

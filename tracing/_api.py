@@ -48,20 +48,23 @@ def _time_ns(value: str | None, param: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        number = float(value)
+        # Integers are read exactly: a float cannot hold nanoseconds since the epoch.
+        number: float = int(value) if value.lstrip("-").isdigit() else float(value)
     except ValueError:
-        from datetime import datetime
+        from datetime import UTC, datetime, timedelta
 
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ApiError(400, "expected epoch seconds or an ISO 8601 time", param) from None
-        return int(moment.timestamp() * 1e9)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # a time without an offset is UTC, not local
+        return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
     if number > 1e17:
         return int(number)
     if number > 1e11:
-        return int(number * 1e6)
-    return int(number * 1e9)
+        return int(number * 10**6)
+    return int(number * 10**9)
 
 
 def trace_api(store: TraceStore) -> APIRouter:

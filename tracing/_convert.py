@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from ._normalize import normalize
+from ._normalize import Normalized, normalize
 
 __all__ = ["otlp_to_spans", "span_to_row"]
 
@@ -50,7 +51,10 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
     """The ``spans`` row of one finished span."""
     context = span.context
     assert context is not None
-    attributes = {k: _jsonable(v) for k, v in (span.attributes or {}).items()}
+    attributes = {
+        k: v if isinstance(v, str | int | float) else _jsonable(v)
+        for k, v in (span.attributes or {}).items()
+    }
     events: list[dict[str, Any]] = [
         {
             "name": event.name,
@@ -59,11 +63,11 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
         }
         for event in span.events
     ]
-    view = normalize(
-        span.name,
-        attributes,
-        [(e["name"], e["attributes"]) for e in events],
-    )
+    scope = span.instrumentation_scope
+    if scope is not None and scope.name == GATEWAY_SCOPE and not events:
+        view = _gateway_view(attributes)
+    else:
+        view = normalize(span.name, attributes, [(e["name"], e["attributes"]) for e in events])
     start = span.start_time or 0
     end = span.end_time or start
     content: dict[str, Any] = {}
@@ -113,6 +117,59 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
         "content": content or None,
         "prompt": prompt,
     }
+
+
+# Spans the gateway itself emits: their attributes are known exactly, so they skip the
+# convention detection every other span goes through (it costs most of the write path).
+GATEWAY_SCOPE = "spyglass.gateway"
+_GATEWAY_OPERATION_KINDS = {"chat": "llm", "text_completion": "llm", "embeddings": "embedding"}
+
+
+def _gateway_view(attributes: dict[str, Any]) -> Normalized:
+    get = attributes.get
+    operation = get("gen_ai.operation.name")
+    ttft = get("spyglass.time_to_first_token_ms")
+    cost = get("spyglass.cost.usd")
+    return Normalized(
+        kind=_GATEWAY_OPERATION_KINDS.get(operation, "span")
+        if isinstance(operation, str)
+        else "span",
+        operation=operation if isinstance(operation, str) else None,
+        model=_text(get("gen_ai.request.model")),
+        response_model=_text(get("gen_ai.response.model")),
+        provider=_text(get("gen_ai.provider.name")),
+        input_tokens=_count(get("gen_ai.usage.input_tokens")),
+        output_tokens=_count(get("gen_ai.usage.output_tokens")),
+        cache_read_tokens=_count(get("gen_ai.usage.cache_read.input_tokens")),
+        reasoning_tokens=_count(get("gen_ai.usage.reasoning.output_tokens")),
+        cost_usd=float(cost) if isinstance(cost, int | float) else None,
+        session_id=_text(get("gen_ai.conversation.id")),
+        user_id=_text(get("user.id")),
+        system_instructions=_json_list(get("gen_ai.system_instructions")),
+        input_messages=_json_list(get("gen_ai.input.messages")),
+        output_messages=_json_list(get("gen_ai.output.messages")),
+        prompt_name=_text(get("gen_ai.prompt.name")),
+        prompt_version=_text(get("gen_ai.prompt.version")),
+        time_to_first_token_ms=float(ttft) if isinstance(ttft, int | float) else None,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _json_list(value: Any) -> list[Any] | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, list) else None
 
 
 def _service_name(resource: Resource | None) -> str | None:

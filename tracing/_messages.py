@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 __all__ = [
     "Message",
     "as_text",
@@ -153,8 +155,8 @@ def loads(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
-    except ValueError:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
         return value
 
 

@@ -152,13 +152,17 @@ def normalize(
         The normalized view; fields no convention provides stay ``None``.
     """
     found: dict[str, Any] = {}
-    for partial in (
-        _read_spyglass(attributes),
-        _read_genai(attributes),
-        _read_genai_deprecated(attributes, events),
-        _read_openinference(attributes),
-        _read_openllmetry(attributes),
-    ):
+    # Only the conventions a span shows signs of are read: most spans carry one, and the
+    # store normalizes every span it writes.
+    prefixes = {key.partition(".")[0] for key in attributes}
+    partials = [_read_spyglass(attributes), _read_genai(attributes)]
+    if events or any(key in attributes for key in _DEPRECATED_GENAI_KEYS):
+        partials.append(_read_genai_deprecated(attributes, events))
+    if prefixes & _OPENINFERENCE_ROOTS:
+        partials.append(_read_openinference(attributes))
+    if prefixes & _OPENLLMETRY_ROOTS:
+        partials.append(_read_openllmetry(attributes))
+    for partial in partials:
         for key, value in partial.items():
             if value is not None:
                 found.setdefault(key, value)
@@ -169,6 +173,34 @@ def normalize(
     if isinstance(found.get("provider"), str):
         found["provider"] = _PROVIDERS.get(found["provider"].lower(), found["provider"])
     return Normalized(**found)
+
+
+# First segments of the attribute keys each convention writes.
+_OPENINFERENCE_ROOTS = frozenset(
+    {
+        "openinference",
+        "llm",
+        "input",
+        "output",
+        "embedding",
+        "tool",
+        "retrieval",
+        "reranker",
+        "session",
+        "user",
+        "prompt",
+        "tag",
+        "metadata",
+    }
+)
+_OPENLLMETRY_ROOTS = frozenset({"traceloop", "gen_ai", "llm"})
+_DEPRECATED_GENAI_KEYS = (
+    "gen_ai.system",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+)
 
 
 def _infer_kind(name: str, found: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -221,6 +253,8 @@ def _read_genai(attrs: Attributes) -> dict[str, Any]:
         "output_value": text_value(attrs.get("gen_ai.tool.call.result")),
         "tool_name": scalar(attrs.get("gen_ai.tool.name")),
         "prompt_name": scalar(attrs.get("gen_ai.prompt.name")),
+        # The semconv names the prompt only; its version is read beside it when sent.
+        "prompt_version": scalar(attrs.get("gen_ai.prompt.version")),
         "time_to_first_token_ms": None if first_chunk_s is None else first_chunk_s * 1000,
     }
 

@@ -1,9 +1,10 @@
 """The OTLP/HTTP trace receiver (``POST /v1/traces``), per the OTLP specification.
 
-Accepts ``application/x-protobuf`` and ``application/json`` bodies, optionally gzip-compressed,
-decoded with ``opentelemetry-proto``; answers in the request's encoding; reports spans it
-rejects as ``partial_success``; 400 for a malformed body, 413 past the size limit, 415 for
-another content type, 503 with Retry-After when the write queue has no room.
+Accepts ``application/x-protobuf`` and ``application/json`` bodies, optionally gzip- or
+deflate-compressed (the SDK exporters offer both), decoded with ``opentelemetry-proto``;
+answers in the request's encoding; reports spans it rejects as ``partial_success``; 400 for a
+malformed body, 413 past the size limit (compressed or not), 415 for another content type or
+encoding, 503 with Retry-After when the write queue has no room.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = ["OtlpReceiver"]
 
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
+# Content-Encoding -> zlib's wbits: gzip's header, or zlib's (HTTP's "deflate").
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 class _BadRequest(Exception):
@@ -100,21 +103,26 @@ class OtlpReceiver:
             parts.append(part)
         body = b"".join(parts)
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
-        if encoding == "gzip":
-            return _gunzip(body, limit)
+        if encoding in _WBITS:
+            return _inflate(body, limit, encoding)
         if encoding not in ("identity", ""):
-            raise _BadRequest(415, f"unsupported content encoding {encoding!r}: use gzip or none")
+            raise _BadRequest(
+                415, f"unsupported content encoding {encoding!r}: use gzip, deflate or none"
+            )
         return body
 
 
-def _gunzip(body: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _inflate(body: bytes, limit: int, encoding: str) -> bytes:
+    inflater = zlib.decompressobj(_WBITS[encoding])
     try:
         data = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise _BadRequest(400, f"invalid gzip body: {exc}") from None
+        raise _BadRequest(400, f"invalid {encoding} body: {exc}") from None
     if len(data) > limit or inflater.unconsumed_tail:
         raise _BadRequest(413, f"decompressed body over the limit of {limit} bytes")
+    if not inflater.eof:
+        # A cut-off stream would otherwise parse as the spans before the cut.
+        raise _BadRequest(400, f"invalid {encoding} body: the stream is truncated")
     return data
 
 
@@ -158,17 +166,11 @@ def _hex_ids_to_base64(data: dict[str, Any]) -> None:
         except (ValueError, binascii.Error):
             holder[key] = ""
 
-    for resource_spans in data.get("resourceSpans") or data.get("resource_spans") or []:
-        if not isinstance(resource_spans, dict):
-            continue
-        for scope_spans in (
-            resource_spans.get("scopeSpans") or resource_spans.get("scope_spans") or []
+    for resource_spans in _dicts(data.get("resourceSpans") or data.get("resource_spans")):
+        for scope_spans in _dicts(
+            resource_spans.get("scopeSpans") or resource_spans.get("scope_spans")
         ):
-            if not isinstance(scope_spans, dict):
-                continue
-            for span in scope_spans.get("spans") or []:
-                if not isinstance(span, dict):
-                    continue
+            for span in _dicts(scope_spans.get("spans")):
                 for key in (
                     "traceId",
                     "spanId",
@@ -178,10 +180,16 @@ def _hex_ids_to_base64(data: dict[str, Any]) -> None:
                     "parent_span_id",
                 ):
                     convert(span, key)
-                for link in span.get("links") or []:
-                    if isinstance(link, dict):
-                        for key in ("traceId", "spanId", "trace_id", "span_id"):
-                            convert(link, key)
+                for link in _dicts(span.get("links")):
+                    for key in ("traceId", "spanId", "trace_id", "span_id"):
+                        convert(link, key)
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array; nothing for another shape (which ParseDict then rejects)."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict)]
 
 
 def _encode(

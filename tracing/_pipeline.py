@@ -12,17 +12,18 @@ OTLP receiver answers 503 when the queue is full) nor its drop count.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._convert import span_to_row
@@ -30,6 +31,7 @@ from ._store import TraceStore
 
 __all__ = [
     "CONTENT_ATTRIBUTES",
+    "CONTENT_EVENTS",
     "ContentPolicyProcessor",
     "QueueProcessor",
     "StoreExporter",
@@ -65,10 +67,43 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 TRUNCATED_ATTRIBUTE = "spyglass.truncated"
+_GATEWAY_SCOPE = "spyglass.gateway"
+_GATEWAY_CONTENT = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions")
+# The GenAI conventions' older event form of messages: the whole of each event is content.
+CONTENT_EVENTS = frozenset(
+    {
+        "gen_ai.system.message",
+        "gen_ai.user.message",
+        "gen_ai.assistant.message",
+        "gen_ai.tool.message",
+        "gen_ai.choice",
+        "gen_ai.content.prompt",
+        "gen_ai.content.completion",
+    }
+)
 
 
-def _is_content(key: str) -> bool:
-    return key in CONTENT_ATTRIBUTES or key.startswith(_CONTENT_PREFIXES)
+_KEEP, _CONTENT, _SECRET = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify(key: str) -> int:
+    """What an attribute key holds; keys repeat across spans, so this is cached."""
+    if key in CONTENT_ATTRIBUTES or key.startswith(_CONTENT_PREFIXES):
+        return _CONTENT
+    if _SECRET_KEY.search(key) and not key.endswith("tokens"):
+        return _SECRET
+    return _KEEP
+
+
+def _cut(value: str, limit: int) -> str | None:
+    """``value`` cut to ``limit`` bytes of UTF-8 on a character boundary; None if it fits."""
+    if len(value) <= limit // 4:  # four bytes a character at most: no need to encode
+        return None
+    encoded = value.encode("utf-8", "replace")
+    if len(encoded) <= limit:
+        return None
+    return encoded[:limit].decode("utf-8", "ignore")
 
 
 class ContentPolicyProcessor(SpanProcessor):
@@ -96,30 +131,27 @@ class ContentPolicyProcessor(SpanProcessor):
     def apply(self, span: ReadableSpan) -> ReadableSpan:
         """The span as it may be stored: the same object when nothing needed changing."""
         attributes = span.attributes or {}
-        changed: dict[str, Any] | None = None
-        truncated: list[str] = []
-        for key, value in attributes.items():
-            if not self._capture and _is_content(key):
-                changed = changed if changed is not None else dict(attributes)
-                del changed[key]
-            elif _SECRET_KEY.search(key) and not key.endswith("tokens"):
-                changed = changed if changed is not None else dict(attributes)
-                changed[key] = "***"
-            elif isinstance(value, str) and len(value) > self._limit:
-                changed = changed if changed is not None else dict(attributes)
-                changed[key] = value[: self._limit]
-                truncated.append(key)
-        if changed is None:
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == _GATEWAY_SCOPE and not span.events:
+            # The gateway's own spans already follow the capture policy and never carry
+            # secrets; only their message attributes can be too long. Checking those alone
+            # keeps this off the request path's bill (it runs when a request's span ends).
+            if not any(
+                isinstance(value := attributes.get(key), str) and len(value) > self._limit // 4
+                for key in _GATEWAY_CONTENT
+            ):
+                return span
+        changed = self._attributes(attributes)
+        events = self._events(span.events) if span.events else None
+        if changed is None and events is None:
             return span
-        if truncated:
-            changed[TRUNCATED_ATTRIBUTE] = tuple(truncated)
         return ReadableSpan(
             name=span.name,
             context=span.context,
             parent=span.parent,
             resource=span.resource,
-            attributes=changed,
-            events=span.events,
+            attributes=attributes if changed is None else changed,
+            events=span.events if events is None else events,
             links=span.links,
             kind=span.kind,
             status=span.status,
@@ -127,6 +159,42 @@ class ContentPolicyProcessor(SpanProcessor):
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
+
+    def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The attributes as they may be stored, or None when none needed changing."""
+        changed: dict[str, Any] | None = None
+        truncated: list[str] = []
+        for key, value in attributes.items():
+            kind = _classify(key)
+            if kind == _CONTENT and not self._capture:
+                changed = changed if changed is not None else dict(attributes)
+                del changed[key]
+            elif kind == _SECRET:
+                changed = changed if changed is not None else dict(attributes)
+                changed[key] = "***"
+            elif isinstance(value, str) and (cut := _cut(value, self._limit)) is not None:
+                changed = changed if changed is not None else dict(attributes)
+                changed[key] = cut
+                truncated.append(key)
+        if changed is not None and truncated:
+            changed[TRUNCATED_ATTRIBUTE] = tuple(truncated)
+        return changed
+
+    def _events(self, events: Sequence[Event]) -> list[Event] | None:
+        """The events as they may be stored (same policy), or None when none needed changing."""
+        kept: list[Event] = []
+        changed = False
+        for event in events:
+            if not self._capture and event.name in CONTENT_EVENTS:
+                changed = True
+                continue
+            attributes = self._attributes(event.attributes or {})
+            if attributes is None:
+                kept.append(event)
+            else:
+                changed = True
+                kept.append(Event(event.name, attributes, event.timestamp))
+        return kept if changed else None
 
     def shutdown(self) -> None:
         self._inner.shutdown()

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Text, and_, case, cast, exists, func, or_, select, tuple_
+from sqlalchemy import Text, and_, case, cast, exists, func, or_, select, tuple_, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ._store import SPANS, TRACES, TraceStore
 
@@ -66,14 +67,21 @@ def _encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, size: int) -> list[Any]:
+def _decode_cursor(cursor: str, first: type | tuple[type, ...]) -> tuple[Any, str]:
+    """A cursor's (sort value, id); its types are checked, for the database would refuse them."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         raise QueryError("cursor", "not a cursor this API returned") from None
-    if not isinstance(values, list) or len(values) != size:
+    if (
+        not isinstance(values, list)
+        or len(values) != 2
+        or isinstance(values[0], bool)
+        or not isinstance(values[0], first)
+        or not isinstance(values[1], str)
+    ):
         raise QueryError("cursor", "not a cursor this API returned")
-    return values
+    return values[0], values[1]
 
 
 def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
@@ -94,19 +102,30 @@ def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
         (t.session_id, where.session_id),
         (t.user_id, where.user_id),
         (t.key_id, where.key_id),
-        (t.prompt, where.prompt),
         (t.service_name, where.service),
     ):
         if value is not None:
             found.append(column == value)
+    if where.prompt is not None:
+        # A prompt's name matches each of its versions ("greeter" finds "greeter/3").
+        found.append(
+            or_(
+                t.prompt == where.prompt,
+                t.prompt.like(_like(where.prompt) + "/%", escape="\\"),
+            )
+        )
     if where.min_duration_ms is not None:
         found.append(t.duration_ms >= where.min_duration_ms)
     if where.min_cost is not None:
         found.append(t.cost >= where.min_cost)
     if where.tag is not None:
-        found.append(
-            cast(t.tags, Text).like(f"%{_like(orjson.dumps(where.tag).decode())}%", escape="\\")
-        )
+        # Element equality, not a pattern over the JSON text: escapes and non-ASCII differ
+        # between JSON writers, and "b" must not match the tag 'a"b'.
+        if store.dialect == "postgresql":
+            found.append(type_coerce(t.tags, JSONB).contains([where.tag]))
+        else:
+            tags = func.json_each(t.tags).table_valued("value")
+            found.append(exists().where(tags.c.value == where.tag))
     for key, value in where.attributes:
         found.append(
             exists().where(SPANS.c.trace_id == t.trace_id, _attribute_equals(store, key, value))
@@ -137,13 +156,20 @@ def _attribute_equals(store: TraceStore, key: str, value: str) -> Any:
     if value in ("true", "false"):
         candidates.append(value == "true")
     if store.dialect == "postgresql":
-        # JSONB containment can use the GIN index on attributes.
-        return or_(*(SPANS.c.attributes.contains({key: c}) for c in candidates))
-    extracted = SPANS.c.attributes[key]
-    return or_(
-        extracted.as_string() == value,
-        *(extracted.as_float() == c for c in candidates[1:] if not isinstance(c, bool)),
-    )
+        # JSONB containment can use the GIN index on attributes. The column's type is JSON
+        # with a JSONB variant, whose comparator lacks ``contains``: coerce it.
+        attributes = type_coerce(SPANS.c.attributes, JSONB)
+        return or_(*(attributes.contains({key: c}) for c in candidates))
+    # SQLite: the attribute's JSON type decides which comparison applies, as JSONB's does (a
+    # number never equals text, and true is not 1). The key is a bound value, not a path.
+    each = func.json_each(SPANS.c.attributes).table_valued("key", "value", "type")
+    matches = [and_(each.c.type == "text", each.c.value == value)]
+    numbers = [c for c in candidates[1:] if not isinstance(c, bool)]
+    if numbers:
+        matches.append(and_(each.c.type.in_(("integer", "real")), each.c.value == numbers[0]))
+    if value in ("true", "false"):
+        matches.append(each.c.type == value)
+    return exists().where(each.c.key == key, or_(*matches))
 
 
 def _like(text: str) -> str:
@@ -166,7 +192,7 @@ def list_traces(
     column = _SORT_COLUMNS[sort]
     query = select(TRACES).where(*_conditions(store, where))
     if cursor:
-        value, trace_id = _decode_cursor(cursor, 2)
+        value, trace_id = _decode_cursor(cursor, int if sort == "start" else (int, float))
         query = query.where(tuple_(column, TRACES.c.trace_id) < tuple_(value, trace_id))
     query = query.order_by(column.desc(), TRACES.c.trace_id.desc()).limit(limit + 1)
     with store.engine.connect() as connection:
@@ -198,7 +224,7 @@ def get_trace(
             raise QueryError("parent", "expected 16 hexadecimal characters")
         query = query.where(SPANS.c.parent_span_id == parent_span_id)
     if cursor:
-        start, span_id = _decode_cursor(cursor, 2)
+        start, span_id = _decode_cursor(cursor, int)
         query = query.where(tuple_(SPANS.c.start_ns, SPANS.c.span_id) > tuple_(start, span_id))
     query = query.order_by(SPANS.c.start_ns, SPANS.c.span_id).limit(limit + 1)
     with store.engine.connect() as connection:
@@ -245,7 +271,7 @@ def list_sessions(
     if user_id is not None:
         query = query.where(t.user_id == user_id)
     if cursor:
-        when, session = _decode_cursor(cursor, 2)
+        when, session = _decode_cursor(cursor, int)
         query = query.having(or_(last < when, and_(last == when, t.session_id < session)))
     query = query.order_by(last.desc(), t.session_id.desc()).limit(limit + 1)
     with store.engine.connect() as connection:
