@@ -136,6 +136,10 @@ class TraceStore:
         )
 
 
+_SUMMARY_KEYS = ("model", "provider", "session_id", "user_id", "key_id", "prompt")
+_SUMMARY_KEYS_OF_ATTEMPT = ("session_id", "user_id", "key_id", "prompt")
+
+
 def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One partial summary per trace in ``rows``, to be merged into the stored one."""
     by_trace: dict[str, dict[str, Any]] = {}
@@ -183,7 +187,9 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             summary["cost"] += row["cost"] or 0.0
             if summary["ttft_ms"] is None:
                 summary["ttft_ms"] = row.get("ttft_ms")
-        for key in ("model", "provider", "session_id", "user_id", "key_id", "prompt"):
+        # An attempt names the upstream model; the trace shows what was asked for.
+        keys = _SUMMARY_KEYS_OF_ATTEMPT if row.get("is_attempt") else _SUMMARY_KEYS
+        for key in keys:
             if summary[key] is None and row.get(key):
                 summary[key] = row[key]
     for summary in by_trace.values():

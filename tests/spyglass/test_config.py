@@ -196,7 +196,10 @@ def test_inconsistent_config_is_an_error_with_its_line(tmp_path: Path) -> None:
         load_settings(write(tmp_path, text))
     message = caught.value.message
     assert "config.yaml:6: router_settings.fallbacks[0]: unknown model group `b`" in message
-    assert "config.yaml:7: router_settings.model_group_alias.latest: unknown model group `c`" in message
+    assert (
+        "config.yaml:7: router_settings.model_group_alias.latest: unknown model group `c`"
+        in message
+    )
 
 
 def test_gateway_rejects_inconsistent_config_built_in_code() -> None:
