@@ -157,6 +157,7 @@ class RequestTelemetry:
         self.first_chunk_at: float | None = None
         self.output = _OutputCollector() if self.capture else None
         self.group: str | None = None
+        self.last_deployment: Deployment | None = None
 
     def set_group(self, group: str) -> None:
         """The model group the request was routed to (recorded when the span ends)."""
@@ -166,6 +167,7 @@ class RequestTelemetry:
         """Start the client span of one upstream attempt."""
         if not self.recording:
             return self.span  # a non-recording span: ending it again does nothing
+        self.last_deployment = dep
         attributes = dict(self._owner.attempt_attributes(dep))
         attributes["gen_ai.operation.name"] = self.operation
         attributes["spyglass.attempt"] = number
@@ -244,6 +246,9 @@ class RequestTelemetry:
             attributes: dict[str, Any] = {"error.type": error_type, "spyglass.attempts": attempts}
             if self.group is not None:
                 attributes["spyglass.model_group"] = self.group
+            if self.last_deployment is not None:
+                attributes["gen_ai.provider.name"] = provider_name(self.last_deployment)
+                attributes["spyglass.deployment"] = self.last_deployment.id
             span.set_attributes(attributes)
             span.set_status(Status(StatusCode.ERROR, message))
         span.end()
