@@ -64,22 +64,24 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
         for event in span.events
     ]
     scope = span.instrumentation_scope
+    content: dict[str, Any] | str | None
     if scope is not None and scope.name == GATEWAY_SCOPE and not events:
         view = _gateway_view(attributes)
+        content = _gateway_content(attributes)
     else:
         view = normalize(span.name, attributes, [(e["name"], e["attributes"]) for e in events])
+        content = {}
+        for key, value in (
+            ("system", view.system_instructions),
+            ("input", view.input_messages),
+            ("output", view.output_messages),
+            ("input_value", view.input_value),
+            ("output_value", view.output_value),
+        ):
+            if value:
+                content[key] = value
     start = span.start_time or 0
     end = span.end_time or start
-    content: dict[str, Any] = {}
-    for key, value in (
-        ("system", view.system_instructions),
-        ("input", view.input_messages),
-        ("output", view.output_messages),
-        ("input_value", view.input_value),
-        ("output_value", view.output_value),
-    ):
-        if value:
-            content[key] = value
     prompt = None
     if view.prompt_name:
         prompt = (
@@ -145,13 +147,25 @@ def _gateway_view(attributes: dict[str, Any]) -> Normalized:
         cost_usd=float(cost) if isinstance(cost, int | float) else None,
         session_id=_text(get("gen_ai.conversation.id")),
         user_id=_text(get("user.id")),
-        system_instructions=_json_list(get("gen_ai.system_instructions")),
-        input_messages=_json_list(get("gen_ai.input.messages")),
-        output_messages=_json_list(get("gen_ai.output.messages")),
         prompt_name=_text(get("gen_ai.prompt.name")),
         prompt_version=_text(get("gen_ai.prompt.version")),
         time_to_first_token_ms=float(ttft) if isinstance(ttft, int | float) else None,
     )
+
+
+def _gateway_content(attributes: dict[str, Any]) -> str | None:
+    """The ``content`` column of a gateway span, as JSON text.
+
+    The gateway wrote its messages as JSON itself, so they are spliced in as they are instead
+    of being parsed and written again; a truncated (so no longer valid) value is left out.
+    """
+    truncated = attributes.get("spyglass.truncated") or ()
+    parts = []
+    for key, name in (("input", "gen_ai.input.messages"), ("output", "gen_ai.output.messages")):
+        raw = attributes.get(name)
+        if isinstance(raw, str) and raw.startswith("[") and name not in truncated:
+            parts.append(f'"{key}":{raw}')
+    return "{" + ",".join(parts) + "}" if parts else None
 
 
 def _text(value: Any) -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, case, func, literal_column, select, tuple_
+from sqlalchemy import Engine, Table, case, func, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ._records import SpanRecord, TraceRecord
@@ -27,6 +27,8 @@ _JSON_COLUMNS = {"attributes", "events", "content"}
 def _json(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, str):  # already JSON text (see span_to_row's gateway content)
+        return value
     return orjson.dumps(value, default=str).decode()
 
 
@@ -54,8 +56,16 @@ class TraceStore:
         if not rows:
             return 0
         with self.engine.begin() as connection:
-            new_rows = self._new_only(connection, rows)
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            # Writers in other processes (--workers, replicas) take turns, so a span two of
+            # them receive (an OTLP client retrying elsewhere) is counted once.
+            if self.dialect == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(7254617735)")
+            elif not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                cursor.execute("BEGIN IMMEDIATE")
+            new_rows = self._new_only(cursor, rows)
             if not new_rows:
+                cursor.close()
                 return 0
             params = [
                 tuple(
@@ -64,7 +74,6 @@ class TraceStore:
                 )
                 for row in new_rows
             ]
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.executemany(self._insert_spans_sql, params)
             finally:
@@ -72,17 +81,19 @@ class TraceStore:
             connection.execute(self._upsert, _summaries(new_rows))
         return len(new_rows)
 
-    def _new_only(self, connection: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _new_only(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows not stored yet (a client may send a batch again), first of each kept."""
         keys = [(row["trace_id"], row["span_id"]) for row in rows]
         stored: set[tuple[str, str]] = set()
-        pair = tuple_(SPANS.c.trace_id, SPANS.c.span_id)
+        mark = "(%s, %s)" if self.dialect == "postgresql" else "(?, ?)"
         for start in range(0, len(keys), 400):
             chunk = keys[start : start + 400]
-            found = connection.execute(
-                select(SPANS.c.trace_id, SPANS.c.span_id).where(pair.in_(chunk))
+            cursor.execute(
+                "SELECT trace_id, span_id FROM spans WHERE (trace_id, span_id) IN "
+                f"(VALUES {', '.join([mark] * len(chunk))})",
+                [value for key in chunk for value in key],
             )
-            stored.update((r.trace_id, r.span_id) for r in found)
+            stored.update((row[0], row[1]) for row in cursor.fetchall())
         fresh: list[dict[str, Any]] = []
         for row in rows:
             key = (row["trace_id"], row["span_id"])
