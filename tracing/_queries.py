@@ -10,8 +10,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Text, and_, case, cast, exists, func, or_, select, tuple_, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    Text,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
 from ._store import SPANS, TRACES, TraceStore
 
@@ -132,16 +145,62 @@ def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
         )
     if where.text:
         pattern = f"%{_like(where.text.lower())}%"
+        # The raw JSON text is a cheap first test; the texts inside are the real one, so the
+        # words of the JSON's structure ("role", "user", quotes) match nothing.
+        in_content = and_(
+            func.lower(cast(SPANS.c.content, Text)).like(pattern, escape="\\"),
+            _content_text_like(store, where.text),
+        )
         found.append(
             exists().where(
                 SPANS.c.trace_id == t.trace_id,
-                or_(
-                    func.lower(SPANS.c.name).like(pattern, escape="\\"),
-                    func.lower(cast(SPANS.c.content, Text)).like(pattern, escape="\\"),
-                ),
+                or_(func.lower(SPANS.c.name).like(pattern, escape="\\"), in_content),
             )
         )
     return found
+
+
+# The JSON paths of content that is text someone wrote: message parts, tool arguments and
+# results, raw inputs and outputs; never roles, types, ids or finish reasons.
+_PG_TEXT_PATHS = (
+    "$.*[*].parts[*].content",
+    "$.*[*].content",
+    "$.*[*].parts[*].response.**",
+    "$.*[*].parts[*].arguments.**",
+    "$.input_value",
+    "$.output_value",
+)
+
+
+def _content_text_like(store: TraceStore, text: str) -> Any:
+    if store.dialect == "postgresql":
+        # like_regex takes only a literal: the text goes into the path as a JSON string
+        # (escaped), the path itself is a bound value, and the "q" flag matches it literally.
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        condition = f'? (@.type() == "string" && @ like_regex "{quoted}" flag "iq")'
+        return or_(
+            *(
+                func.jsonb_path_exists(
+                    SPANS.c.content, cast(literal(f"{path} {condition}", Text), JSONPATH)
+                )
+                for path in _PG_TEXT_PATHS
+            )
+        )
+    leaf = func.json_tree(SPANS.c.content).table_valued("key", "value", "type", "path", "fullkey")
+    return exists(
+        select(literal_column("1"))
+        .select_from(leaf)
+        .where(
+            leaf.c.type == "text",
+            or_(
+                leaf.c.key.in_(("content", "response")),
+                leaf.c.fullkey.in_(("$.input_value", "$.output_value")),
+                leaf.c.path.like("%.arguments%"),
+                leaf.c.path.like("%.response%"),
+            ),
+            func.instr(func.lower(leaf.c.value), text.lower()) > 0,
+        )
+    )
 
 
 def _attribute_equals(store: TraceStore, key: str, value: str) -> Any:

@@ -917,11 +917,6 @@ def test_bad_usage_ranges_name_themselves(arguments: dict[str, Any], param: str)
     assert caught.value.param == param
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="text search runs LIKE over the content's JSON text, so the words of its "
-    "structure (role values, keys, quotes) match every span with messages",
-)
 def test_text_search_matches_message_text_not_its_json_structure(store: TraceStore) -> None:
     populate(store)
     assert {q: listed(store, text=q) for q in ("user", "role", "parts", '"')} == {
