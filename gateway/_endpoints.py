@@ -216,12 +216,16 @@ class Endpoints:
             if telemetry is not None:
                 telemetry.failed(error, 0)
             error.headers.setdefault("x-spyglass-call-id", call_id)
+            if telemetry is not None and telemetry.trace_id:
+                error.headers.setdefault("x-spyglass-trace-id", telemetry.trace_id)
             return error_response(error, anthropic=anthropic)
         except RouterFailure as failure:
             summary = failure_error(failure)
             if telemetry is not None:
                 telemetry.failed(summary, len(failure.outcome.attempts))
             summary.headers["x-spyglass-call-id"] = call_id
+            if telemetry is not None and telemetry.trace_id:
+                summary.headers["x-spyglass-trace-id"] = telemetry.trace_id
             return error_response(summary, anthropic=anthropic)
         except Exception as exc:  # never a traceback to the client
             response, internal = self._internal_error(exc, call_id, request, anthropic=anthropic)
@@ -299,6 +303,8 @@ class Endpoints:
         self.router.record_tokens(dep, usage.input_tokens + usage.output_tokens)
         telemetry.succeeded(dep, usage, result.data, cost, len(outcome.attempts), outcome.fallbacks)
         headers = self._headers(call_id, outcome, started, cost=cost)
+        if telemetry.trace_id:
+            headers["x-spyglass-trace-id"] = telemetry.trace_id
         if anthropic:
             content = orjson.dumps(openai_to_anthropic_response(result.data, requested_model))
         else:
@@ -346,6 +352,8 @@ class Endpoints:
 
         upstream, outcome = await self.router.execute(group, open_stream)
         headers = self._headers(call_id, outcome, started, cost=None)
+        if telemetry.trace_id:
+            headers["x-spyglass-trace-id"] = telemetry.trace_id
         headers.update(_SSE_HEADERS)
         stream = _Stream(upstream, outcome, telemetry, spans[-1])
         relay = self._relay_anthropic(stream, body["model"]) if anthropic else self._relay(stream)

@@ -159,6 +159,13 @@ class RequestTelemetry:
         self.group: str | None = None
         self.last_deployment: Deployment | None = None
 
+    @property
+    def trace_id(self) -> str | None:
+        """The request's trace id (hex), for the ``x-spyglass-trace-id`` header."""
+        if not self.recording:
+            return None
+        return f"{self.span.get_span_context().trace_id:032x}"
+
     def set_group(self, group: str) -> None:
         """The model group the request was routed to (recorded when the span ends)."""
         self.group = group

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from ._cli_common import ConfigOption, err, fail, load, out, safe
+from ._cli_traces import traces_app
 from ._version import __version__
 
 app = typer.Typer(
@@ -25,42 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Manage the store's schema (migrations).", no_args_is_help=True)
+app.add_typer(traces_app, name="traces")
 app.add_typer(db_app, name="db")
-
-err = Console(stderr=True)
-out = Console()
-
-EXIT_INVALID = 2
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (YAML). Default: $SPYGLASS_CONFIG, else ./spyglass.yaml if present.",
-        show_default=False,
-    ),
-]
-
-
-def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    """Print an error for a person (no traceback) and exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _load(config: Path | None, **overrides: Any) -> Any:
-    from gateway import ConfigError
-
-    from ._settings import load_settings
-
-    try:
-        settings, warnings = load_settings(config, **overrides)
-    except ConfigError as exc:
-        fail(exc.message)
-    for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    return settings
 
 
 def _version(value: bool) -> None:
@@ -116,7 +82,7 @@ def serve(
         )
     if config is not None:
         os.environ["SPYGLASS_CONFIG"] = str(config.resolve())
-    settings = _load(config)
+    settings = load(config)
     if check:
         _check(settings)
         return
@@ -176,7 +142,7 @@ def _serve(settings: Any) -> None:
         upgrade_store(engine)  # once, before any worker starts
         engine.dispose()
     except Exception as exc:
-        fail(f"cannot open the store: {type(exc).__name__}: {_safe(exc)}")
+        fail(f"cannot open the store: {type(exc).__name__}: {safe(exc)}")
     if server.workers > 1:
         uvicorn.run("spyglass._cli:worker_app", factory=True, workers=server.workers, **common)
         return
@@ -217,25 +183,18 @@ def _configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _safe(exc: Exception) -> str:
-    """An exception's text without URLs' passwords."""
-    import re
-
-    return re.sub(r"://([^:/@]+):([^@]+)@", r"://\1:***@", str(exc))[:300]
-
-
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply the store's migrations up to the newest."""
     from ._db import create_store_engine, current_revision, upgrade_store
 
-    settings = _load(config)
+    settings = load(config)
     try:
         engine = create_store_engine(settings.database_url_value())
         upgrade_store(engine)
         revision = current_revision(engine)
     except Exception as exc:
-        fail(f"cannot migrate the store: {type(exc).__name__}: {_safe(exc)}")
+        fail(f"cannot migrate the store: {type(exc).__name__}: {safe(exc)}")
     out.print(f"store at revision [bold]{revision}[/]")
 
 
@@ -249,12 +208,12 @@ def db_current(
 
     from ._db import create_store_engine, current_revision, head_revision
 
-    settings = _load(config)
+    settings = load(config)
     url = settings.database_url_value()
     try:
         revision = current_revision(create_store_engine(url))
     except Exception as exc:
-        fail(f"cannot open the store: {type(exc).__name__}: {_safe(exc)}")
+        fail(f"cannot open the store: {type(exc).__name__}: {safe(exc)}")
     shown = make_url(url).render_as_string(hide_password=True)
     info = {"url": shown, "revision": revision, "head": head_revision()}
     if as_json:

@@ -1,4 +1,5 @@
-"""Assembles tracing for an app: the pipeline into the store, the tracer provider, exports."""
+"""Assembles tracing for an app: the pipeline into the store, the tracer provider, exports,
+and the Prometheus metrics derived from the spans."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ import os
 from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from tracing import OtlpReceiver, TracePipeline, TraceStore, TracingConfig
+from tracing import (
+    LeanTracerProvider,
+    OtlpReceiver,
+    PipelineCollector,
+    RetentionTask,
+    SpanMetrics,
+    TracePipeline,
+    TraceStore,
+    TracingConfig,
+)
 
 from ._version import __version__
 
@@ -24,8 +33,20 @@ class Tracing:
     """The parts create_app wires in and shuts down."""
 
     pipeline: TracePipeline
-    provider: TracerProvider
+    provider: LeanTracerProvider
     receiver: OtlpReceiver
+    metrics: SpanMetrics
+    retention: RetentionTask | None = None
+
+    async def start_retention(self) -> None:
+        """Start deleting old traces every hour, when ``tracing.retention_days`` is set."""
+        if self.retention is not None:
+            await self.retention.start()
+
+    async def stop_retention(self) -> None:
+        """Stop the deletion of old traces (a batch in progress finishes first)."""
+        if self.retention is not None:
+            await self.retention.stop()
 
     def shutdown(self) -> None:
         """Flush queued spans to the store (and exports), then stop."""
@@ -52,7 +73,12 @@ def external_exporters(config: TracingConfig) -> list[SpanExporter]:
 
 
 def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:
-    """The write path into ``store`` and a tracer provider that feeds it."""
+    """The write path into ``store``, a tracer provider that feeds it, and the metrics.
+
+    The metrics' registry is the app's own: request metrics from the gateway's spans, and the
+    pipeline's queue and the OTLP receiver's counters, read when scraped.
+    """
+    metrics = SpanMetrics()
     pipeline = TracePipeline(
         store,
         capture_content=config.capture_content,
@@ -61,9 +87,15 @@ def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:
         max_batch_size=config.batch_size,
         schedule_delay=config.flush_interval_ms / 1000,
         exporters=external_exporters(config),
+        metrics=metrics,
     )
     resource = Resource.create({"service.name": "spyglass", "service.version": __version__})
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_span_processor(pipeline.head)
+    # The gateway's spans go through the OTel API to a lean provider feeding the same
+    # processors (see tracing/_tracer.py for why not the SDK's TracerProvider).
+    provider = LeanTracerProvider(pipeline.head, resource)
     receiver = OtlpReceiver(pipeline, max_body_bytes=config.otlp_max_body_bytes)
-    return Tracing(pipeline, provider, receiver)
+    metrics.registry.register(PipelineCollector(pipeline, receiver))
+    retention = (
+        RetentionTask(store, config.retention_days) if config.retention_days is not None else None
+    )
+    return Tracing(pipeline, provider, receiver, metrics, retention)

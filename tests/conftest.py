@@ -101,6 +101,7 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:

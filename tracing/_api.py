@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
+from ._shapes import span_json, trace_json
 from ._store import TraceStore
 
 __all__ = ["ApiError", "trace_api"]
@@ -24,23 +25,6 @@ class ApiError(HTTPException):
 
 def _bad(error: QueryError) -> ApiError:
     return ApiError(400, error.message, error.param)
-
-
-def _span_out(span: dict[str, Any]) -> dict[str, Any]:
-    span = dict(span)
-    span["start_time"] = _iso(span["start_ns"])
-    return span
-
-
-def _trace_out(trace: dict[str, Any]) -> dict[str, Any]:
-    trace = dict(trace)
-    trace["start_time"] = _iso(trace["start_ns"])
-    return trace
-
-
-def _iso(ns: int) -> str:
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
 
 
 def _time_ns(value: str | None, param: str) -> int | None:
@@ -128,7 +112,7 @@ def trace_api(store: TraceStore) -> APIRouter:
             )
         except QueryError as error:
             raise _bad(error) from None
-        return {"data": [_trace_out(r) for r in rows], "next_cursor": next_cursor}
+        return {"data": [trace_json(r) for r in rows], "next_cursor": next_cursor}
 
     @router.get("/traces/{trace_id}")
     async def trace(
@@ -152,8 +136,8 @@ def trace_api(store: TraceStore) -> APIRouter:
         if summary is None:
             raise ApiError(404, f"no trace {trace_id}", "trace_id")
         return {
-            "trace": _trace_out(summary),
-            "spans": [_span_out(s) for s in spans],
+            "trace": trace_json(summary),
+            "spans": [span_json(s) for s in spans],
             "next_cursor": next_cursor,
         }
 
@@ -181,7 +165,7 @@ def trace_api(store: TraceStore) -> APIRouter:
         rows, _ = await asyncio.to_thread(list_traces, store, where, limit=limit)
         if not rows:
             raise ApiError(404, f"no session {session_id}", "session_id")
-        return {"session_id": session_id, "traces": [_trace_out(r) for r in reversed(rows)]}
+        return {"session_id": session_id, "traces": [trace_json(r) for r in reversed(rows)]}
 
     @router.get("/stats")
     async def stats(

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
@@ -28,6 +28,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._convert import span_to_row
 from ._store import TraceStore
+
+if TYPE_CHECKING:
+    from ._metrics import SpanMetrics
 
 __all__ = [
     "CONTENT_ATTRIBUTES",
@@ -204,10 +207,23 @@ class ContentPolicyProcessor(SpanProcessor):
 
 
 class StoreExporter(SpanExporter):
-    """Writes spans to a :class:`TraceStore`, retrying while the database is unreachable."""
+    """Writes spans to a :class:`TraceStore`, retrying while the database is unreachable.
 
-    def __init__(self, store: TraceStore, *, max_backoff: float = 5.0) -> None:
+    Args:
+        store: where the spans go.
+        max_backoff: the longest wait between two attempts at writing a batch, in seconds.
+        metrics: sees the rows of each batch's own (not received) spans once, before the
+            write: the metrics describe the traffic, so they keep counting while the database
+            is down, and a batch written after retries is not counted twice. Spans dropped
+            before they reach the exporter (a full queue) are not counted, but
+            ``spyglass_spans_dropped_total`` is.
+    """
+
+    def __init__(
+        self, store: TraceStore, *, max_backoff: float = 5.0, metrics: SpanMetrics | None = None
+    ) -> None:
         self.store = store
+        self.metrics = metrics
         self._max_backoff = max_backoff
         self._stopping = threading.Event()
         self.written = 0
@@ -215,11 +231,25 @@ class StoreExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         rows = []
+        # The rows of spans this process made: spans received over OTLP have remote contexts
+        # (another Spyglass exporting its gateway spans here must not count as this one's).
+        local = []
         for span in spans:
             try:
-                rows.append(span_to_row(span))
+                row = span_to_row(span)
             except Exception as exc:  # one malformed span must not sink its batch
                 log.warning("span %r could not be converted: %s", span.name, type(exc).__name__)
+                if os.environ.get("PYTEST_CURRENT_TEST"):
+                    raise
+                continue
+            rows.append(row)
+            if span.context is not None and not span.context.is_remote:
+                local.append(row)
+        if self.metrics is not None and local:
+            try:
+                self.metrics.observe(local)
+            except Exception as exc:  # metrics must never cost the spans their write
+                log.warning("span metrics failed: %s", type(exc).__name__)
                 if os.environ.get("PYTEST_CURRENT_TEST"):
                     raise
         backoff = 0.1
@@ -278,6 +308,7 @@ class QueueProcessor(SpanProcessor):
         self._on_drop = on_drop
         self.dropped = 0
         self.exported = 0
+        self._last_drop_log = -1e9
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -308,6 +339,18 @@ class QueueProcessor(SpanProcessor):
     def _count_drop(self, count: int) -> None:
         with self._lock:
             self.dropped += count
+            now = time.monotonic()
+            # Said at once, then at most every 10 s while spans keep being dropped.
+            loud = now - self._last_drop_log >= 10.0
+            if loud:
+                self._last_drop_log = now
+        if loud:
+            log.warning(
+                "span queue full (%d spans): %d span(s) dropped so far; the store is slow or "
+                "unreachable (see spyglass_spans_dropped_total)",
+                self.capacity,
+                self.dropped,
+            )
         if self._on_drop is not None:
             self._on_drop(count)
 
@@ -356,7 +399,8 @@ class TracePipeline:
     """The processors in front of the store, and of any external OTLP collector.
 
     ``head`` is what a TracerProvider is given; spans received over OTLP enter through
-    :meth:`ingest`, so both reach the store the same way.
+    :meth:`ingest`, so both reach the store the same way. With ``metrics``, the store's
+    exporter (``exporter``) derives them from the spans it writes, on the worker thread.
     """
 
     def __init__(
@@ -370,12 +414,15 @@ class TracePipeline:
         schedule_delay: float = 0.2,
         exporters: Sequence[SpanExporter] = (),
         on_drop: Callable[[int], None] | None = None,
+        metrics: SpanMetrics | None = None,
     ) -> None:
         from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
 
         self.store = store
+        self.metrics = metrics
+        self.exporter = StoreExporter(store, metrics=metrics)
         self.queue = QueueProcessor(
-            StoreExporter(store),
+            self.exporter,
             max_queue_size=max_queue_size,
             max_batch_size=max_batch_size,
             schedule_delay=schedule_delay,

@@ -599,3 +599,23 @@ async def test_the_api_on_postgres(
         engine = create_store_engine(pg_database)
         downgrade_store(engine, "base")
         engine.dispose()
+
+
+async def test_responses_name_their_trace(settings_from: Any) -> None:
+    from tests.conftest import running_app
+
+    settings = settings_from(
+        {"model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}]}
+    )
+    async with running_app(settings) as client:
+        ok = await client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        failed = await client.post("/v1/chat/completions", json={"model": "m", "messages": "x"})
+        traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        joined = await client.post(
+            "/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+            headers={"traceparent": traceparent},
+        )
+    assert len(ok.headers["x-spyglass-trace-id"]) == 32
+    assert len(failed.headers["x-spyglass-trace-id"]) == 32
+    assert joined.headers["x-spyglass-trace-id"] == "0af7651916cd43dd8448eb211c80319c"

@@ -1,0 +1,67 @@
+"""What every ``spyglass`` command shares: consoles, the --config option, errors for a person.
+
+Only typer and rich are imported here, so that help stays instant.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "ConfigOption",
+    "err",
+    "fail",
+    "load",
+    "out",
+    "safe",
+]
+
+err = Console(stderr=True)
+out = Console()
+
+EXIT_NOT_FOUND = 1
+EXIT_INVALID = 2
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (YAML). Default: $SPYGLASS_CONFIG, else ./spyglass.yaml if present.",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    """Print an error for a person (no traceback) and exit."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load(config: Path | None, **overrides: Any) -> Any:
+    """The settings, as ``spyglass serve`` loads them; a bad config ends the command."""
+    from gateway import ConfigError
+
+    from ._settings import load_settings
+
+    try:
+        settings, warnings = load_settings(config, **overrides)
+    except ConfigError as exc:
+        fail(exc.message)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    return settings
+
+
+def safe(exc: Exception) -> str:
+    """An exception's text without URLs' passwords."""
+    return re.sub(r"://([^:/@]+):([^@]+)@", r"://\1:***@", str(exc))[:300]
