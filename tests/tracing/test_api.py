@@ -608,7 +608,10 @@ async def test_responses_name_their_trace(settings_from: Any) -> None:
         {"model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}]}
     )
     async with running_app(settings) as client:
-        ok = await client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        ok = await client.post(
+            "/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        )
         failed = await client.post("/v1/chat/completions", json={"model": "m", "messages": "x"})
         traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         joined = await client.post(
