@@ -8,7 +8,9 @@ import os
 from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import TracerProvider
 
 from tracing import (
     LeanTracerProvider,
@@ -33,7 +35,7 @@ class Tracing:
     """The parts create_app wires in and shuts down."""
 
     pipeline: TracePipeline
-    provider: LeanTracerProvider
+    provider: TracerProvider
     receiver: OtlpReceiver
     metrics: SpanMetrics
     retention: RetentionTask | None = None
@@ -50,7 +52,7 @@ class Tracing:
 
     def shutdown(self) -> None:
         """Flush queued spans to the store (and exports), then stop."""
-        self.provider.shutdown()
+        self.provider.shutdown()  # type: ignore[attr-defined]  # both kinds have it
 
 
 def external_exporters(config: TracingConfig) -> list[SpanExporter]:
@@ -90,9 +92,14 @@ def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:
         metrics=metrics,
     )
     resource = Resource.create({"service.name": "spyglass", "service.version": __version__})
-    # The gateway's spans go through the OTel API to a lean provider feeding the same
-    # processors (see tracing/_tracer.py for why not the SDK's TracerProvider).
-    provider = LeanTracerProvider(pipeline.head, resource)
+    # The gateway's spans go through the OTel API to a provider feeding the pipeline: by
+    # default a lean one (see tracing/_tracer.py for why), or the SDK's.
+    provider: TracerProvider
+    if config.tracer == "sdk":
+        provider = SdkTracerProvider(resource=resource, shutdown_on_exit=False)
+        provider.add_span_processor(pipeline.head)
+    else:
+        provider = LeanTracerProvider(pipeline.head, resource)
     receiver = OtlpReceiver(pipeline, max_body_bytes=config.otlp_max_body_bytes)
     metrics.registry.register(PipelineCollector(pipeline, receiver))
     retention = (

