@@ -12,8 +12,8 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from opentelemetry.trace import Span
@@ -44,6 +44,7 @@ from .errors import (
 )
 
 log = logging.getLogger("spyglass.gateway")
+T = TypeVar("T")
 
 _JSON = "application/json"
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -277,20 +278,9 @@ class Endpoints:
 
         async def send(dep: Deployment, attempt: Attempt) -> UpstreamResponse:
             timeout = self._timeout(dep, request_timeout, stream=False)
-            span = telemetry.attempt(dep, attempt.number)
-            try:
-                async with asyncio.timeout(timeout):
-                    result = await dep.adapter.send(op, dep, body, timeout)
-            except TimeoutError:
-                error = _timed_out(dep, timeout)
-                telemetry.attempt_failed(span, error)
-                raise error from None
-            except UpstreamError as error:
-                telemetry.attempt_failed(span, error)
-                raise
-            except BaseException:
-                span.end()
-                raise
+            result, span = await _attempt(
+                telemetry, dep, attempt, timeout, lambda: dep.adapter.send(op, dep, body, timeout)
+            )
             usage = result.usage
             cost = dep.cost(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
             telemetry.attempt_succeeded(span, usage, result.data, cost)
@@ -331,22 +321,13 @@ class Endpoints:
 
         async def open_stream(dep: Deployment, attempt: Attempt) -> UpstreamStream:
             timeout = self._timeout(dep, request_timeout, stream=True)
-            span = telemetry.attempt(dep, attempt.number)
-            try:
-                async with asyncio.timeout(timeout):
-                    opened = await dep.adapter.stream(
-                        op, dep, body, timeout, client_wants_usage=wants_usage
-                    )
-            except TimeoutError:
-                error = _timed_out(dep, timeout)
-                telemetry.attempt_failed(span, error)
-                raise error from None
-            except UpstreamError as error:
-                telemetry.attempt_failed(span, error)
-                raise
-            except BaseException:
-                span.end()
-                raise
+            opened, span = await _attempt(
+                telemetry,
+                dep,
+                attempt,
+                timeout,
+                lambda: dep.adapter.stream(op, dep, body, timeout, client_wants_usage=wants_usage),
+            )
             spans.append(span)  # ends with the stream
             return opened
 
@@ -460,6 +441,30 @@ class _Stream:
         self.attempt_span = attempt_span
         self.finished = False
         self.error: UpstreamError | None = None
+
+
+async def _attempt(
+    telemetry: RequestTelemetry,
+    dep: Deployment,
+    attempt: Attempt,
+    timeout: float,
+    call: Callable[[], Awaitable[T]],
+) -> tuple[T, Span]:
+    """Run one attempt within its timeout, in its span; a failed attempt's span is ended."""
+    span = telemetry.attempt(dep, attempt.number)
+    try:
+        async with asyncio.timeout(timeout):
+            return await call(), span
+    except TimeoutError:
+        error = _timed_out(dep, timeout)
+        telemetry.attempt_failed(span, error)
+        raise error from None
+    except UpstreamError as error:
+        telemetry.attempt_failed(span, error)
+        raise
+    except BaseException:
+        span.end()
+        raise
 
 
 def _timed_out(dep: Deployment, timeout: float) -> UpstreamTimeoutError:
