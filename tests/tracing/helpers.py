@@ -109,3 +109,38 @@ def migrated_store(url: str) -> Iterator[TraceStore]:
     finally:
         downgrade_store(engine, "base")
         engine.dispose()
+
+
+REPLY = "Paris is the capital of France."
+
+
+def mock(name: str, **params: Any) -> dict[str, Any]:
+    return {"model_name": name, "litellm_params": {"model": f"mock/{name}", **params}}
+
+
+# Mock models the API and metrics tests serve: known usage and prices, and one that fails.
+SERVED_CONFIG: dict[str, Any] = {
+    "model_list": [
+        # 12 * 0.25 + 5 * 0.5 = 5.5 a call
+        mock(
+            "gpt-small",
+            mock_response=REPLY,
+            mock_prompt_tokens=12,
+            mock_completion_tokens=5,
+            input_cost_per_token=0.25,
+            output_cost_per_token=0.5,
+        ),
+        # 20 * 0.125 + 2 * 0.5 = 3.5 a call
+        mock(
+            "claude-ish",
+            mock_response="Roma.",
+            mock_prompt_tokens=20,
+            mock_completion_tokens=2,
+            input_cost_per_token=0.125,
+            output_cost_per_token=0.5,
+        ),
+        mock("broken", mock_error_status=500, mock_error_message="upstream on fire"),
+    ],
+    # One retry, at once: a failed request has two attempts and takes no time.
+    "router_settings": {"num_retries": 1, "retry_backoff_base": 0},
+}

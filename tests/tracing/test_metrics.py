@@ -28,41 +28,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from spyglass import Settings, create_app
+from tests.tracing.helpers import SERVED_CONFIG
 from tracing import PipelineCollector, SpanMetrics, TracePipeline
 
-REPLY = "Paris is the capital of France."
-
-
-def mock(name: str, **params: Any) -> dict[str, Any]:
-    return {"model_name": name, "litellm_params": {"model": f"mock/{name}", **params}}
-
-
-CONFIG: dict[str, Any] = {
-    "model_list": [
-        # 12 * 0.25 + 5 * 0.5 = 5.5 a call
-        mock(
-            "gpt-small",
-            mock_response=REPLY,
-            mock_prompt_tokens=12,
-            mock_completion_tokens=5,
-            input_cost_per_token=0.25,
-            output_cost_per_token=0.5,
-        ),
-        # 20 * 0.125 + 2 * 0.5 = 3.5 a call
-        mock(
-            "claude-ish",
-            mock_response="Roma.",
-            mock_prompt_tokens=20,
-            mock_completion_tokens=2,
-            input_cost_per_token=0.125,
-            output_cost_per_token=0.5,
-        ),
-        mock("broken", mock_error_status=500, mock_error_message="upstream on fire"),
-    ],
-    # One retry, at once: a failed request has two attempts (two attempt spans).
-    "router_settings": {"num_retries": 1, "retry_backoff_base": 0},
-    "tracing": {"queue_size": 100},
-}
+CONFIG: dict[str, Any] = {**SERVED_CONFIG, "tracing": {"queue_size": 100}}
 
 
 @contextlib.asynccontextmanager
