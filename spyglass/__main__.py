@@ -2,4 +2,6 @@
 
 from ._cli import main
 
-main()
+# Guarded: the trace writer process is started with "spawn", which imports this module again.
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@ from tracing import (
     LeanTracerProvider,
     OtlpReceiver,
     PipelineCollector,
+    ProcessWriter,
     RetentionTask,
     SpanMetrics,
     TracePipeline,
@@ -23,6 +24,7 @@ from tracing import (
     TracingConfig,
 )
 
+from ._db import create_store_engine
 from ._version import __version__
 
 log = logging.getLogger("spyglass")
@@ -74,6 +76,16 @@ def external_exporters(config: TracingConfig) -> list[SpanExporter]:
     return [exporter]
 
 
+def store_writer(config: TracingConfig, store: TraceStore) -> ProcessWriter | None:
+    """A writer process for the store, unless configured off or the database is in memory."""
+    url = store.engine.url
+    if config.writer != "process" or (url.get_backend_name() == "sqlite" and not url.database):
+        return None
+    if url.get_backend_name() == "sqlite" and url.database == ":memory:":
+        return None
+    return ProcessWriter(url.render_as_string(hide_password=False), create_store_engine)
+
+
 def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:
     """The write path into ``store``, a tracer provider that feeds it, and the metrics.
 
@@ -90,6 +102,7 @@ def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:
         schedule_delay=config.flush_interval_ms / 1000,
         exporters=external_exporters(config),
         metrics=metrics,
+        writer=store_writer(config, store),
     )
     resource = Resource.create({"service.name": "spyglass", "service.version": __version__})
     # The gateway's spans go through the OTel API to a provider feeding the pipeline: by

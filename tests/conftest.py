@@ -35,6 +35,10 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SPYGLASS_HOME", str(tmp_path / "home"))
     # litellm's default aiohttp transport bypasses respx; tests use httpx's own.
     monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")
+    # In-process apps write spans from a thread: a writer process per app would add a second
+    # of start-up to hundreds of tests. Servers in subprocesses (and tests/tracing's
+    # reliability and writer tests) use the default, the writer process.
+    monkeypatch.setenv("SPYGLASS_TRACING__WRITER", "thread")
     monkeypatch.chdir(tmp_path)
 
 
@@ -96,7 +100,8 @@ class Server:
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            # A served process writes spans as in production: from its writer process.
+            env={**os.environ, "SPYGLASS_TRACING__WRITER": "process", **(env or {})},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -22,6 +22,7 @@ from ._retention import RetentionTask, count_older_than, delete_older_than
 from ._shapes import span_json, trace_json
 from ._store import TraceStore
 from ._tracer import LeanTracerProvider
+from ._writer import ProcessWriter, StoreWriteError
 
 __all__ = [
     "SPAN_KINDS",
@@ -31,12 +32,14 @@ __all__ = [
     "Normalized",
     "OtlpReceiver",
     "PipelineCollector",
+    "ProcessWriter",
     "QueryError",
     "QueueProcessor",
     "RetentionTask",
     "SpanMetrics",
     "SpanRecord",
     "StoreExporter",
+    "StoreWriteError",
     "TraceFilter",
     "TracePipeline",
     "TraceRecord",

@@ -32,6 +32,11 @@ class TracingConfig(BaseModel):
     )
     export_headers: dict[str, str] = Field(default_factory=dict)
     retention_days: float | None = Field(default=None, gt=0, description="delete older traces")
+    writer: Literal["process", "thread"] = Field(
+        default="process",
+        description="write spans from a child process (frees the server's interpreter lock; "
+        "file databases only) or from a thread of the server's own process",
+    )
     tracer: Literal["lean", "sdk"] = Field(
         default="lean",
         description="the gateway's tracer: 'lean' (an OTel API tracer without per-attribute "

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._convert import span_to_row
 from ._store import TraceStore
+from ._writer import ProcessWriter
 
 if TYPE_CHECKING:
     from ._metrics import SpanMetrics
@@ -220,7 +221,11 @@ class StoreExporter(SpanExporter):
     """
 
     def __init__(
-        self, store: TraceStore, *, max_backoff: float = 5.0, metrics: SpanMetrics | None = None
+        self,
+        store: TraceStore | ProcessWriter,
+        *,
+        max_backoff: float = 5.0,
+        metrics: SpanMetrics | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -274,6 +279,8 @@ class StoreExporter(SpanExporter):
 
     def shutdown(self) -> None:
         self._stopping.set()
+        if isinstance(self.store, ProcessWriter):
+            self.store.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -415,12 +422,13 @@ class TracePipeline:
         exporters: Sequence[SpanExporter] = (),
         on_drop: Callable[[int], None] | None = None,
         metrics: SpanMetrics | None = None,
+        writer: ProcessWriter | None = None,
     ) -> None:
         from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
 
         self.store = store
         self.metrics = metrics
-        self.exporter = StoreExporter(store, metrics=metrics)
+        self.exporter = StoreExporter(writer or store, metrics=metrics)
         self.queue = QueueProcessor(
             self.exporter,
             max_queue_size=max_queue_size,

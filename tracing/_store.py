@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, case, func, literal_column
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Table
 
 from ._records import SpanRecord, TraceRecord
 
@@ -22,6 +21,7 @@ SPANS: Table = SpanRecord.__table__  # type: ignore[attr-defined]
 TRACES: Table = TraceRecord.__table__  # type: ignore[attr-defined]
 _SPAN_COLUMNS = [c.name for c in SPANS.columns]
 _JSON_COLUMNS = {"attributes", "events", "content"}
+_TRACE_COLUMNS = [c.name for c in TRACES.columns]
 
 
 def _json(value: Any) -> str | None:
@@ -38,7 +38,6 @@ class TraceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         postgres = self.dialect == "postgresql"
         mark = "%s" if postgres else "?"
         json_mark = "%s::jsonb" if postgres else "?"
@@ -49,7 +48,7 @@ class TraceStore:
             f"INSERT INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({values}) "
             "ON CONFLICT (trace_id, span_id) DO NOTHING"
         )
-        self._upsert = self._upsert_traces()
+        self._upsert_sql = self._upsert_traces_sql()
 
     def write(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store span rows (from ``span_to_row``); returns how many were new."""
@@ -74,11 +73,15 @@ class TraceStore:
                 )
                 for row in new_rows
             ]
+            summaries = [
+                tuple(_json(s[c]) if c == "tags" else s[c] for c in _TRACE_COLUMNS)
+                for s in _summaries(new_rows)
+            ]
             try:
                 cursor.executemany(self._insert_spans_sql, params)
+                cursor.executemany(self._upsert_sql, summaries)
             finally:
                 cursor.close()
-            connection.execute(self._upsert, _summaries(new_rows))
         return len(new_rows)
 
     def _new_only(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -102,48 +105,41 @@ class TraceStore:
                 fresh.append(row)
         return fresh
 
-    def _upsert_traces(self) -> Any:
-        insert = self._insert(TRACES)
-        new = insert.excluded
-        old = TRACES.c
-        lower = func.least if self.dialect == "postgresql" else func.min
-        upper = func.greatest if self.dialect == "postgresql" else func.max
-        start = lower(old.start_ns, new.start_ns)
-        end = upper(old.end_ns, new.end_ns)
-        has_root = new.root_span_id.is_not(None)
-        earlier = new.start_ns < old.start_ns
-        return insert.on_conflict_do_update(
-            index_elements=["trace_id"],
-            set_={
-                "start_ns": start,
-                "end_ns": end,
-                "duration_ms": (end - start) / literal_column("1000000.0"),
-                "span_count": old.span_count + new.span_count,
-                "llm_count": old.llm_count + new.llm_count,
-                "input_tokens": old.input_tokens + new.input_tokens,
-                "output_tokens": old.output_tokens + new.output_tokens,
-                "cost": old.cost + new.cost,
-                # A trace is an error when any of its spans is; otherwise it is ok.
-                "status": case(
-                    ((old.status == "error") | (new.status == "error"), "error"), else_="ok"
-                ),
-                "error": func.coalesce(old.error, new.error),
-                # The root span names the trace once it arrives; until then the earliest span.
-                "name": case(
-                    (has_root, new.name),
-                    ((old.root_span_id.is_(None)) & earlier, new.name),
-                    else_=old.name,
-                ),
-                "root_span_id": func.coalesce(new.root_span_id, old.root_span_id),
-                "service_name": case((has_root, new.service_name), else_=old.service_name),
-                "model": func.coalesce(old.model, new.model),
-                "provider": func.coalesce(old.provider, new.provider),
-                "session_id": func.coalesce(old.session_id, new.session_id),
-                "user_id": func.coalesce(old.user_id, new.user_id),
-                "key_id": func.coalesce(old.key_id, new.key_id),
-                "prompt": func.coalesce(old.prompt, new.prompt),
-                "ttft_ms": func.coalesce(old.ttft_ms, new.ttft_ms),
-            },
+    def _upsert_traces_sql(self) -> str:
+        """The trace-summary upsert, run on the driver's cursor with one tuple per trace."""
+        postgres = self.dialect == "postgresql"
+        lower, upper = ("least", "greatest") if postgres else ("min", "max")
+        mark = "%s" if postgres else "?"
+        values = ", ".join(
+            f"{mark}::jsonb" if postgres and c == "tags" else mark for c in _TRACE_COLUMNS
+        )
+        start = f"{lower}(traces.start_ns, excluded.start_ns)"
+        end = f"{upper}(traces.end_ns, excluded.end_ns)"
+        firsts = ", ".join(
+            f"{c} = coalesce(traces.{c}, excluded.{c})"
+            for c in ("model", "provider", "session_id", "user_id", "key_id", "prompt", "ttft_ms")
+        )
+        sums = ", ".join(
+            f"{c} = traces.{c} + excluded.{c}"
+            for c in ("span_count", "llm_count", "input_tokens", "output_tokens", "cost")
+        )
+        return (
+            f"INSERT INTO traces ({', '.join(_TRACE_COLUMNS)}) VALUES ({values}) "
+            "ON CONFLICT (trace_id) DO UPDATE SET "
+            f"start_ns = {start}, end_ns = {end}, duration_ms = ({end} - {start}) / 1000000.0, "
+            f"{sums}, "
+            # A trace is an error when any of its spans is; otherwise it is ok.
+            "status = CASE WHEN traces.status = 'error' OR excluded.status = 'error' "
+            "THEN 'error' ELSE 'ok' END, "
+            "error = coalesce(traces.error, excluded.error), "
+            # The root span names the trace once it arrives; until then the earliest span.
+            "name = CASE WHEN excluded.root_span_id IS NOT NULL THEN excluded.name "
+            "WHEN traces.root_span_id IS NULL AND excluded.start_ns < traces.start_ns "
+            "THEN excluded.name ELSE traces.name END, "
+            "root_span_id = coalesce(excluded.root_span_id, traces.root_span_id), "
+            "service_name = CASE WHEN excluded.root_span_id IS NOT NULL "
+            "THEN excluded.service_name ELSE traces.service_name END, "
+            f"{firsts}"
         )
 
 

@@ -1,0 +1,75 @@
+"""The writer process: same results as writing in-process, restarts after a crash, reports
+database errors so the exporter retries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from spyglass._db import create_store_engine, downgrade_store, upgrade_store
+from tests.tracing.helpers import make_span
+from tracing import ProcessWriter, StoreWriteError, TraceStore, get_trace
+from tracing._convert import span_to_row
+
+
+def rows(trace: int, count: int) -> list[dict[str, object]]:
+    root = make_span(trace, 1, None, "agent", 1_000, 9_000)
+    children = [
+        make_span(trace, 2 + i, 1, f"step {i}", 2_000 + i, 3_000 + i) for i in range(count - 1)
+    ]
+    return [span_to_row(s) for s in [root, *children]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    found: str = request.getfixturevalue("pg_database")
+    return found
+
+
+@pytest.fixture
+def engine(url: str) -> Engine:
+    engine = create_store_engine(url)
+    upgrade_store(engine)
+    yield engine  # type: ignore[misc]
+    downgrade_store(engine, "base")
+    engine.dispose()
+
+
+def test_writes_like_the_store_itself(url: str, engine: Engine) -> None:
+    writer = ProcessWriter(url, create_store_engine)
+    try:
+        assert writer.write(rows(7, 5)) == 5
+        assert writer.write(rows(7, 5)) == 0  # the same spans again: nothing new
+    finally:
+        writer.close()
+    summary, spans, _ = get_trace(TraceStore(engine), f"{7:032x}")
+    assert summary is not None and summary["span_count"] == 5
+    assert [s["name"] for s in spans] == ["agent", "step 0", "step 1", "step 2", "step 3"]
+
+
+def test_a_crashed_child_is_replaced(url: str, engine: Engine) -> None:
+    writer = ProcessWriter(url, create_store_engine)
+    try:
+        writer.write(rows(1, 2))
+        first = writer._process
+        first.kill()  # the child dies between batches
+        first.join(5)
+        assert writer.write(rows(2, 2)) == 2  # a new child took over
+        assert writer._process is not first
+    finally:
+        writer.close()
+    assert TraceStore(engine).write(rows(2, 2)) == 0
+
+
+def test_database_errors_reach_the_caller(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'never-migrated.db'}"
+    writer = ProcessWriter(url, create_store_engine)
+    try:
+        with pytest.raises(StoreWriteError, match="no such table"):
+            writer.write(rows(3, 1))
+    finally:
+        writer.close()
