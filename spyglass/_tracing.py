@@ -24,11 +24,12 @@ from tracing import (
     TracingConfig,
 )
 
-from ._db import create_store_engine
 from ._version import __version__
 
 log = logging.getLogger("spyglass")
 
+# How the writer process builds its engine (WAL and pragmas for SQLite, pooling for PostgreSQL).
+_ENGINE_FACTORY = "spyglass._db:create_store_engine"
 _OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
@@ -83,7 +84,7 @@ def store_writer(config: TracingConfig, store: TraceStore) -> ProcessWriter | No
         return None
     if url.get_backend_name() == "sqlite" and url.database == ":memory:":
         return None
-    return ProcessWriter(url.render_as_string(hide_password=False), create_store_engine)
+    return ProcessWriter(url.render_as_string(hide_password=False), _ENGINE_FACTORY)
 
 
 def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:

@@ -3,26 +3,75 @@
 ``TracePipeline(TraceStore(engine))`` is the write path: give ``pipeline.head`` to a
 TracerProvider, and spans received over OTLP (``OtlpReceiver``) enter the same way;
 ``SpanMetrics`` derives Prometheus metrics from the gateway's spans on that path.
+
+Names load on first use: a process that needs only the store (the trace writer process)
+does not import the web framework, protobuf or the normalizers.
 """
 
-from ._api import ApiError, trace_api
-from ._config import TracingConfig
-from ._metrics import PipelineCollector, SpanMetrics
-from ._normalize import SPAN_KINDS, Normalized, normalize
-from ._otlp import OtlpReceiver
-from ._pipeline import (
-    ContentPolicyProcessor,
-    QueueProcessor,
-    StoreExporter,
-    TracePipeline,
-)
-from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
-from ._records import SpanRecord, TraceRecord
-from ._retention import RetentionTask, count_older_than, delete_older_than
-from ._shapes import span_json, trace_json
-from ._store import TraceStore
-from ._tracer import LeanTracerProvider
-from ._writer import ProcessWriter, StoreWriteError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._api import ApiError, trace_api
+    from ._config import TracingConfig
+    from ._metrics import PipelineCollector, SpanMetrics
+    from ._normalize import SPAN_KINDS, Normalized, normalize
+    from ._otlp import OtlpReceiver
+    from ._pipeline import (
+        ContentPolicyProcessor,
+        QueueProcessor,
+        StoreExporter,
+        TracePipeline,
+    )
+    from ._queries import (
+        QueryError,
+        TraceFilter,
+        get_trace,
+        list_sessions,
+        list_traces,
+        usage_stats,
+    )
+    from ._records import SpanRecord, TraceRecord
+    from ._retention import RetentionTask, count_older_than, delete_older_than
+    from ._shapes import span_json, trace_json
+    from ._store import TraceStore
+    from ._tracer import LeanTracerProvider
+    from ._writer import ProcessWriter, StoreWriteError
+
+_MODULES = {
+    "ApiError": "._api",
+    "ContentPolicyProcessor": "._pipeline",
+    "LeanTracerProvider": "._tracer",
+    "Normalized": "._normalize",
+    "OtlpReceiver": "._otlp",
+    "PipelineCollector": "._metrics",
+    "ProcessWriter": "._writer",
+    "QueryError": "._queries",
+    "QueueProcessor": "._pipeline",
+    "RetentionTask": "._retention",
+    "SPAN_KINDS": "._normalize",
+    "SpanMetrics": "._metrics",
+    "SpanRecord": "._records",
+    "StoreExporter": "._pipeline",
+    "StoreWriteError": "._writer",
+    "TraceFilter": "._queries",
+    "TracePipeline": "._pipeline",
+    "TraceRecord": "._records",
+    "TraceStore": "._store",
+    "TracingConfig": "._config",
+    "count_older_than": "._retention",
+    "delete_older_than": "._retention",
+    "get_trace": "._queries",
+    "list_sessions": "._queries",
+    "list_traces": "._queries",
+    "normalize": "._normalize",
+    "span_json": "._shapes",
+    "trace_api": "._api",
+    "trace_json": "._shapes",
+    "usage_stats": "._queries",
+}
 
 __all__ = [
     "SPAN_KINDS",
@@ -56,3 +105,12 @@ __all__ = [
     "trace_json",
     "usage_stats",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tracing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -26,7 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
-from ._store import SPANS, TRACES, TraceStore
+from ._records import SPANS, TRACES
+from ._store import TraceStore
 
 __all__ = [
     "QueryError",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-__all__ = ["SpanRecord", "TraceRecord"]
+__all__ = ["SPANS", "TRACES", "SpanRecord", "TraceRecord"]
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -100,3 +100,7 @@ class TraceRecord(SQLModel, table=True):
     prompt: str | None = Field(default=None, max_length=256, description="name/version")
     ttft_ms: float | None = None
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+
+
+SPANS: Table = SpanRecord.__table__  # type: ignore[attr-defined]
+TRACES: Table = TraceRecord.__table__  # type: ignore[attr-defined]

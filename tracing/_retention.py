@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from sqlalchemy import delete, func, select
 
-from ._store import SPANS, TRACES, TraceStore
+from ._records import SPANS, TRACES
+from ._store import TraceStore
 
 __all__ = ["RetentionTask", "count_older_than", "delete_older_than"]
 

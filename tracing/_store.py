@@ -11,17 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine
 
-from ._records import SpanRecord, TraceRecord
+from ._columns import SPAN_COLUMNS as _SPAN_COLUMNS
+from ._columns import TRACE_COLUMNS as _TRACE_COLUMNS
 
 __all__ = ["TraceStore"]
 
-SPANS: Table = SpanRecord.__table__  # type: ignore[attr-defined]
-TRACES: Table = TraceRecord.__table__  # type: ignore[attr-defined]
-_SPAN_COLUMNS = [c.name for c in SPANS.columns]
 _JSON_COLUMNS = {"attributes", "events", "content"}
-_TRACE_COLUMNS = [c.name for c in TRACES.columns]
 
 
 def _json(value: Any) -> str | None:

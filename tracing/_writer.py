@@ -11,8 +11,11 @@ died is started again on the next write.
 
 from __future__ import annotations
 
+import importlib
 import logging
-import multiprocessing
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -48,15 +51,28 @@ def _serve(url: str, engine_factory: Callable[[str], Engine], connection: Connec
     store.engine.dispose()
 
 
+def child_main() -> None:
+    """Entry point of the writer process: ``python -c ... FD``.
+
+    The first message names the database and the engine factory (``module:function``); the URL
+    travels over the pipe, not the command line, where other users could read its password.
+    """
+    connection = Connection(int(sys.argv[1]))
+    url, factory = connection.recv()
+    module, _, name = factory.partition(":")
+    engine_factory = getattr(importlib.import_module(module), name)
+    _serve(url, engine_factory, connection)
+
+
 class ProcessWriter:
     """Writes span rows through a child process; one batch at a time.
 
     Args:
         url: the database URL (password included: it stays between the two processes).
-        engine_factory: a picklable function making the child's engine from the URL.
+        engine_factory: ``module:function`` making the child's engine from the URL.
     """
 
-    def __init__(self, url: str, engine_factory: Callable[[str], Engine]) -> None:
+    def __init__(self, url: str, engine_factory: str) -> None:
         self._url = url
         self._factory = engine_factory
         self._lock = threading.Lock()
@@ -64,21 +80,27 @@ class ProcessWriter:
         self._connection: Connection | None = None
 
     def _ensure(self) -> Connection:
-        if self._process is not None and self._process.is_alive() and self._connection:
+        if self._process is not None and self._process.poll() is None and self._connection:
             return self._connection
         self._stop_child()
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_serve,
-            args=(self._url, self._factory, child),
-            name="spyglass-trace-writer",
-            daemon=True,
+        # A fresh interpreter that imports only the store (not multiprocessing's spawn, which
+        # would import the server's main module and everything it pulls in again).
+        mine, theirs = socket.socketpair()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from tracing._writer import child_main; child_main()",
+                str(theirs.fileno()),
+            ],
+            pass_fds=(theirs.fileno(),),
+            close_fds=True,
         )
-        process.start()
-        child.close()
-        self._process, self._connection = process, parent
-        return parent
+        theirs.close()
+        connection = Connection(mine.detach())
+        connection.send((self._url, self._factory))
+        self._process, self._connection = process, connection
+        return connection
 
     def write(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store the rows; returns how many were new. Raises StoreWriteError."""
@@ -106,10 +128,11 @@ class ProcessWriter:
                 pass
             connection.close()
         if process is not None:
-            process.join(5)
-            if process.is_alive():
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
                 process.kill()
-                process.join(5)
+                process.wait(5)
 
     def close(self) -> None:
         """Stop the child after the batch in progress."""

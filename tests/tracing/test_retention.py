@@ -24,7 +24,7 @@ from tracing import (
     get_trace,
     list_traces,
 )
-from tracing._store import SPANS, TRACES
+from tracing._records import SPANS, TRACES
 
 CUTOFF = T0 + 500_000 * MS
 DAY_MS = 86_400_000

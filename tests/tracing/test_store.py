@@ -38,7 +38,7 @@ from tracing import (
     list_traces,
     usage_stats,
 )
-from tracing._store import SPANS, TRACES
+from tracing._records import SPANS, TRACES
 
 SECOND = 1000 * MS
 

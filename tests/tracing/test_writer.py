@@ -13,6 +13,8 @@ from tests.tracing.helpers import make_span
 from tracing import ProcessWriter, StoreWriteError, TraceStore, get_trace
 from tracing._convert import span_to_row
 
+FACTORY = "spyglass._db:create_store_engine"
+
 
 def rows(trace: int, count: int) -> list[dict[str, object]]:
     root = make_span(trace, 1, None, "agent", 1_000, 9_000)
@@ -40,7 +42,7 @@ def engine(url: str) -> Engine:
 
 
 def test_writes_like_the_store_itself(url: str, engine: Engine) -> None:
-    writer = ProcessWriter(url, create_store_engine)
+    writer = ProcessWriter(url, FACTORY)
     try:
         assert writer.write(rows(7, 5)) == 5
         assert writer.write(rows(7, 5)) == 0  # the same spans again: nothing new
@@ -52,12 +54,12 @@ def test_writes_like_the_store_itself(url: str, engine: Engine) -> None:
 
 
 def test_a_crashed_child_is_replaced(url: str, engine: Engine) -> None:
-    writer = ProcessWriter(url, create_store_engine)
+    writer = ProcessWriter(url, FACTORY)
     try:
         writer.write(rows(1, 2))
         first = writer._process
         first.kill()  # the child dies between batches
-        first.join(5)
+        first.wait(5)
         assert writer.write(rows(2, 2)) == 2  # a new child took over
         assert writer._process is not first
     finally:
@@ -67,9 +69,32 @@ def test_a_crashed_child_is_replaced(url: str, engine: Engine) -> None:
 
 def test_database_errors_reach_the_caller(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'never-migrated.db'}"
-    writer = ProcessWriter(url, create_store_engine)
+    writer = ProcessWriter(url, FACTORY)
     try:
         with pytest.raises(StoreWriteError, match="no such table"):
             writer.write(rows(3, 1))
     finally:
         writer.close()
+
+
+def test_the_write_path_knows_the_tables_columns() -> None:
+    from tracing._columns import SPAN_COLUMNS, TRACE_COLUMNS
+    from tracing._records import SPANS, TRACES
+
+    assert list(SPAN_COLUMNS) == [c.name for c in SPANS.columns]
+    assert list(TRACE_COLUMNS) == [c.name for c in TRACES.columns]
+
+
+def test_the_writer_process_imports_only_the_store() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import tracing._store, spyglass._db; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'sqlmodel', 'pydantic', 'fastapi', 'google', 'opentelemetry', 'typer', 'litellm'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
