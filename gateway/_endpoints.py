@@ -12,7 +12,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -29,6 +29,7 @@ from ._anthropic import (
 )
 from ._deployment import Deployment
 from ._gateway import Gateway
+from ._prompting import apply_prompt, wants_prompt
 from ._router import Attempt, Outcome, RouterFailure
 from ._telemetry import RequestTelemetry
 from ._upstream import Operation, UpstreamResponse, UpstreamStream
@@ -208,7 +209,10 @@ class Endpoints:
                     body = anthropic_to_openai_request(body)
                 except AnthropicRequestError as exc:
                     raise InvalidRequestError(exc.message, param=exc.param) from None
-            telemetry = self.telemetry.request(op, body, request.headers)
+            prompt = None
+            if op == "chat" and wants_prompt(body, request.headers):
+                body, prompt = await self._prompt(body, request.headers)
+            telemetry = self.telemetry.request(op, body, request.headers, prompt)
             check(body)
             return await self._dispatch(
                 request, op, body, started, call_id, telemetry, anthropic=anthropic
@@ -233,6 +237,15 @@ class Endpoints:
             if telemetry is not None:
                 telemetry.failed(internal, 0)
             return response
+
+    async def _prompt(
+        self, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> tuple[dict[str, Any], tuple[str, int]]:
+        source = self.gateway.prompts
+        if source is None:
+            raise InvalidRequestError("prompt: this gateway has no prompt registry", param="prompt")
+        body, version = await apply_prompt(body, headers, source)
+        return body, (version.name, version.version)
 
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages API on top of any configured model."""

@@ -21,6 +21,7 @@ from ._deployment import (
 from ._mock import MockAdapter
 from ._passthrough import KEY_VARIABLES, OPENAI_COMPATIBLE, PassthroughAdapter
 from ._pricing import find_prices, load_price_map
+from ._prompting import PromptSource
 from ._router import Router
 from ._telemetry import Telemetry
 from .errors import ConfigError
@@ -44,6 +45,8 @@ class Gateway:
         transport: what the fast path sends through (aiohttp's in production; tests give respx's).
         tracer_provider: where request and attempt spans go (none: no spans).
         capture_content: record messages on spans (a request may still opt out by header).
+        prompts: where chat requests naming a registry prompt get it from (none: such
+            requests are refused).
         router_kwargs: passed to :class:`Router` (tests give a clock, sleep and rng).
     """
 
@@ -54,12 +57,14 @@ class Gateway:
         transport: httpx.AsyncBaseTransport,
         tracer_provider: TracerProvider | None = None,
         capture_content: bool = True,
+        prompts: PromptSource | None = None,
         **router_kwargs: Any,
     ) -> None:
         problems = check_config(config)
         if problems:
             raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
         self.config = config
+        self.prompts = prompts
         self.telemetry = Telemetry(tracer_provider, capture_content=capture_content)
         self._passthrough = PassthroughAdapter(transport)
         self._mock = MockAdapter()

@@ -72,9 +72,16 @@ class Telemetry:
         self._attempt_attributes: dict[str, dict[str, Any]] = {}
 
     def request(
-        self, op: Operation, body: dict[str, Any], headers: Mapping[str, str]
+        self,
+        op: Operation,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+        prompt: tuple[str, int] | None = None,
     ) -> RequestTelemetry:
-        """Start the server span of a request (a child of the caller's ``traceparent``)."""
+        """Start the server span of a request (a child of the caller's ``traceparent``).
+
+        ``prompt`` is the registry prompt (name, version) the request was rendered from.
+        """
         operation = _OPERATIONS[op]
         capture = self.capture_content and headers.get(
             "x-spyglass-capture-content", ""
@@ -82,11 +89,15 @@ class Telemetry:
         # Attributes are passed when the span starts: the SDK validates each attribute it is
         # given, and one call per span keeps that to once per attribute.
         parent = _propagator.extract(headers) if "traceparent" in headers else None
+        attributes = _request_attributes(operation, body, headers, capture)
+        if prompt is not None:
+            attributes["gen_ai.prompt.name"] = prompt[0]
+            attributes["gen_ai.prompt.version"] = str(prompt[1])
         span = self.tracer.start_span(
             f"{operation} {body.get('model')}",
             context=parent,
             kind=SpanKind.SERVER,
-            attributes=_request_attributes(operation, body, headers, capture),
+            attributes=attributes,
         )
         return RequestTelemetry(self, span, operation, capture)
 

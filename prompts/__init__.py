@@ -6,6 +6,13 @@ registry, ``prompt_api`` its JSON API, and ``load_prompt`` / ``PromptClient`` th
 use, against the local store or a server, with a cache that outlives a registry outage.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._client import PromptClient, load_prompt
+from ._config import PromptsConfig
 from ._model import PromptRef, PromptSummary, PromptVersion, check_name, parse_ref
 from ._records import LabelEventRecord, LabelRecord, PromptRecord, PromptVersionRecord
 from ._store import PromptStore, describe
@@ -23,12 +30,30 @@ from .errors import (
     UnknownVariableWarning,
 )
 
+if TYPE_CHECKING:
+    from ._api import PromptApiError, prompt_api
+
+# The API's names load on first use: an app that only loads prompts does not import FastAPI.
+_LAZY = {"PromptApiError": "._api", "prompt_api": "._api"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prompts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "Engine",
     "InvalidPromptError",
     "LabelEventRecord",
     "LabelRecord",
     "MissingVariableError",
+    "PromptApiError",
+    "PromptClient",
     "PromptError",
     "PromptExistsError",
     "PromptNotFoundError",
@@ -38,6 +63,7 @@ __all__ = [
     "PromptSummary",
     "PromptVersion",
     "PromptVersionRecord",
+    "PromptsConfig",
     "RegistryUnavailableError",
     "RenderError",
     "Rendered",
@@ -48,6 +74,8 @@ __all__ = [
     "UnknownVariableWarning",
     "check_name",
     "describe",
+    "load_prompt",
     "parse_ref",
+    "prompt_api",
     "variables_of",
 ]

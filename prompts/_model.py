@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import orjson
 
-from ._template import Engine, Template, TemplateBody
+from ._template import Engine, Rendered, Template, TemplateBody
 from .errors import InvalidPromptError
 
 __all__ = [
@@ -170,6 +170,14 @@ class PromptVersion:
         A variable the template does not use gives an ``UnknownVariableWarning``.
         """
         return self._template.render_strict(variables)
+
+    def fill(self, variables: Mapping[str, Any]) -> Rendered:
+        """Render without warnings: the result, and the variables the template did not use.
+
+        Raises:
+            MissingVariableError: a variable the template needs is missing (named).
+        """
+        return self._template.render(variables, where=f"prompt {self.ref}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form the API serves and the client caches."""

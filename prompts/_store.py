@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import orjson
 import yaml
-from sqlalchemy import Connection, Engine, Table, and_, func, or_, select
+from sqlalchemy import Connection, Engine, Table, and_, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -421,7 +421,11 @@ class PromptStore:
             .where(VERSIONS.c.prompt_id == PROMPTS.c.id)
             .scalar_subquery()
         )
-        sql = select(PROMPTS, latest.label("latest")).where(and_(*where)).order_by(PROMPTS.c.name)
+        sql = (
+            select(PROMPTS, latest.label("latest"))
+            .where(and_(true(), *where))
+            .order_by(PROMPTS.c.name)
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(sql).all() if tag else conn.execute(sql.limit(limit + 1)).all()
             if tag:  # tags are a small JSON list: filtered here, the same on both databases

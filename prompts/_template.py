@@ -147,8 +147,12 @@ class Template:
             return str(_sandbox().from_string(text).render(**variables))
         except SecurityError as exc:
             raise SandboxViolation(f"template blocked by the sandbox: {exc}") from None
+        except RenderError:
+            raise
         except TemplateError as exc:
             raise RenderError(f"template failed to render: {exc}") from None
+        except Exception as exc:  # no loader for include/import, a range too big, 1/0...
+            raise RenderError(f"template failed to render: {type(exc).__name__}: {exc}") from None
 
 
 def _as_text(value: Any) -> str:

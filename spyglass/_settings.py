@@ -23,6 +23,7 @@ from gateway import (
     check_config,
     unknown_keys,
 )
+from prompts import PromptsConfig
 from tracing import TracingConfig
 
 from ._yaml import YamlDocument
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     )
     server: ServerSettings = Field(default_factory=ServerSettings)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     model_list: list[ModelEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)
