@@ -143,24 +143,30 @@ def _kind(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Reference:
-    """Where a scorer's reference value comes from: a literal (``value:``) or a dataset column
-    (``column:``). With neither, the ``expected`` column when ``default_column`` is set."""
+    """Where a scorer's reference value comes from: a literal (``value:``), a dataset column
+    (``column:``), or, with neither, the row's expected value (``expected``: the column the
+    dataset names as expected, else a column called ``expected``)."""
 
     literal: Any = None
     column: str | None = None
+    expected: bool = False
 
     @classmethod
-    def read(
-        cls, options: Options, *, key: str = "value", default_column: str | None = "expected"
-    ) -> Reference:
+    def read(cls, options: Options, *, key: str = "value", expected: bool = True) -> Reference:
         if options.has(key) and options.has("column"):
             options.fail("column", f"give either {key} or column, not both")
         if options.has(key):
             return cls(literal=options.raw(key))
-        column = options.string("column", default_column)
-        if column is None:
+        column = options.string("column", None)
+        if column is not None:
+            return cls(column=column)
+        if not expected:
             options.fail(key, f"is required (or column: a dataset column holding the {key})")
-        return cls(column=column)
+        return cls(expected=True)
+
+    @property
+    def literal_given(self) -> bool:
+        return self.column is None and not self.expected
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -168,12 +174,19 @@ class Reference:
 
     def get(self, item: ScoreInput) -> Any:
         """The reference value for this row."""
+        if self.expected:
+            if item.expected is not None:
+                return item.expected
+            if item.row.get("expected") is not None:
+                return item.row["expected"]
+            raise LookupError(
+                "the row has no expected value (name the dataset's expected column, "
+                "or give the scorer value: or column:)"
+            )
         if self.column is None:
             return self.literal
         if self.column in item.row:
             return item.row[self.column]
-        if self.column == "expected" and item.expected is not None:
-            return item.expected
         raise LookupError(f"the row has no column {self.column!r}")
 
 
@@ -191,11 +204,18 @@ class BaseScorer:
     """A configured scorer: the ``Scorer`` protocol, with errors caught and verdicts decided
     the same way for every type.
 
-    A subclass implements ``measure``, returning a ``Score``, usually through ``verdict``.
+    Besides the protocol's attributes, ``expects`` says whether it reads the row's expected
+    value (so a plan can check the dataset has one). A subclass implements ``measure``,
+    returning a ``Score``, usually through ``verdict``.
     """
 
     def __init__(
-        self, common: Common, *, columns: tuple[str, ...] = (), models: tuple[str, ...] = ()
+        self,
+        common: Common,
+        *,
+        columns: tuple[str, ...] = (),
+        models: tuple[str, ...] = (),
+        expects: bool = False,
     ) -> None:
         self.type = common.type
         self.name = common.name
@@ -203,6 +223,7 @@ class BaseScorer:
         self.direction: Direction = common.direction
         self.columns = columns
         self.models = models
+        self.expects = expects
 
     def __repr__(self) -> str:
         return f"<{self.type} scorer {self.name!r}>"
@@ -238,9 +259,14 @@ class Check(BaseScorer):
     """A pass/fail scorer: value 1.0 when the check holds, else 0.0; ``negate`` inverts it."""
 
     def __init__(
-        self, common: Common, *, negate: bool = False, columns: tuple[str, ...] = ()
+        self,
+        common: Common,
+        *,
+        negate: bool = False,
+        columns: tuple[str, ...] = (),
+        expects: bool = False,
     ) -> None:
-        super().__init__(common, columns=columns)
+        super().__init__(common, columns=columns, expects=expects)
         self.negate = negate
 
     async def measure(self, item: ScoreInput, client: ModelClient) -> Score:

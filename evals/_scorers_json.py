@@ -50,9 +50,15 @@ def _follow(document: Any, parts: list[str | int]) -> Any:
 
 class _JsonCheck(Check):
     def __init__(
-        self, common: Common, *, fences: bool, negate: bool, columns: tuple[str, ...] = ()
+        self,
+        common: Common,
+        *,
+        fences: bool,
+        negate: bool,
+        columns: tuple[str, ...] = (),
+        expects: bool = False,
     ) -> None:
-        super().__init__(common, negate=negate, columns=columns)
+        super().__init__(common, negate=negate, columns=columns, expects=expects)
         self.fences = fences
 
     def parse(self, output: str) -> tuple[bool, Any, str]:
@@ -92,7 +98,7 @@ class _JsonField(_JsonCheck):
     def __init__(
         self, common: Common, path: list[str | int], reference: Reference, **flags: bool
     ) -> None:
-        super().__init__(common, columns=reference.columns, **flags)
+        super().__init__(common, columns=reference.columns, expects=reference.expected, **flags)
         self.path = path
         self.reference = reference
 

@@ -26,7 +26,7 @@ class _Against(BaseScorer):
         *,
         ignore_case: bool = False,
     ) -> None:
-        super().__init__(common, columns=reference.columns)
+        super().__init__(common, columns=reference.columns, expects=reference.expected)
         self.reference = reference
         self.compute = measure
         self.ignore_case = ignore_case

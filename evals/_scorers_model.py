@@ -20,7 +20,9 @@ class _Embedding(BaseScorer):
     """Cosine similarity of the output's and the reference's embeddings."""
 
     def __init__(self, common: Common, model: str, reference: Reference) -> None:
-        super().__init__(common, columns=reference.columns, models=(model,))
+        super().__init__(
+            common, columns=reference.columns, expects=reference.expected, models=(model,)
+        )
         self.model = model
         self.reference = reference
 

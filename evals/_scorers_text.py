@@ -63,7 +63,9 @@ class _Compare(Check):
         ignore_whitespace: bool = False,
         negate: bool = False,
     ) -> None:
-        super().__init__(common, negate=negate, columns=reference.columns)
+        super().__init__(
+            common, negate=negate, columns=reference.columns, expects=reference.expected
+        )
         self.reference = reference
         self.ignore_case = ignore_case
         self.ignore_whitespace = ignore_whitespace
@@ -105,7 +107,8 @@ class _StartsWith(_Compare):
 def _compare_builder(cls: type[_Compare], *, ignore_case: bool | None = None) -> Builder:
     def build(options: Options, common: Common) -> _Compare:
         reference = Reference.read(options)
-        if reference.column is None and not isinstance(reference.literal, str | int | float):
+        literal = reference.literal
+        if reference.literal_given and not isinstance(literal, str | int | float):
             options.fail("value", "expected a string or a number")
         case = options.boolean("ignore_case") if ignore_case is None else ignore_case
         return cls(
@@ -126,7 +129,9 @@ class _ContainsSome(Check):
     def __init__(
         self, common: Common, reference: Reference, *, every: bool, ignore_case: bool, negate: bool
     ) -> None:
-        super().__init__(common, negate=negate, columns=reference.columns)
+        super().__init__(
+            common, negate=negate, columns=reference.columns, expects=reference.expected
+        )
         self.reference = reference
         self.every = every
         self.ignore_case = ignore_case
@@ -183,11 +188,13 @@ class _Regex(Check):
         full: bool,
         negate: bool,
     ) -> None:
-        super().__init__(common, negate=negate, columns=reference.columns)
+        super().__init__(
+            common, negate=negate, columns=reference.columns, expects=reference.expected
+        )
         self.reference = reference
         self.flags = flags
         self.full = full
-        self.compiled = re.compile(reference.literal, flags) if reference.column is None else None
+        self.compiled = re.compile(reference.literal, flags) if reference.literal_given else None
 
     def check(self, item: ScoreInput) -> tuple[bool, str]:
         pattern = self.compiled or re.compile(text_of(self.reference.get(item)), self.flags)
@@ -198,7 +205,7 @@ class _Regex(Check):
 
 
 def _regex(options: Options, common: Common) -> _Regex:
-    reference = Reference.read(options, key="pattern", default_column=None)
+    reference = Reference.read(options, key="pattern", expected=False)
     flags = 0
     if options.boolean("ignore_case"):
         flags |= re.IGNORECASE
@@ -206,7 +213,7 @@ def _regex(options: Options, common: Common) -> _Regex:
         flags |= re.MULTILINE
     if options.boolean("dotall"):
         flags |= re.DOTALL
-    if reference.column is None:
+    if reference.literal_given:
         if not isinstance(reference.literal, str):
             options.fail("pattern", "expected a regular expression string")
         try:

@@ -176,8 +176,9 @@ def test_every_type_is_covered() -> None:
 def test_defaults_name_direction_columns() -> None:
     built = build(type="exact_match")
     assert (built.name, built.threshold, built.direction) == ("exact_match", None, "higher")
-    assert built.columns == ("expected",)
-    assert built.models == ()
+    # the row's expected value (whatever the dataset's expected column is called)
+    assert (built.columns, built.models, getattr(built, "expects", None)) == ((), (), True)
+    assert getattr(build(type="exact_match", column="gold"), "expects", None) is False
     assert build(type="contains", value="x").columns == ()
     assert build(type="regex", column="pat").columns == ("pat",)
     latency = build(type="latency", name="fast", threshold=800)
@@ -248,6 +249,8 @@ async def test_errors_inside_a_scorer_become_errored_scores() -> None:
     result = await score({"type": "exact_match", "column": "answer"}, "x", row={})
     assert (result.value, result.passed) == (None, None)
     assert "no column 'answer'" in (result.error or "")
+    no_expected = await score({"type": "levenshtein"}, "x", row={"answer": "x"})
+    assert no_expected.value is None and "no expected value" in (no_expected.error or "")
     cost = await score({"type": "cost", "threshold": 1}, "x", cost_usd=None)
     assert cost.value is None and "no cost" in (cost.error or "")
 
@@ -382,7 +385,7 @@ async def test_embedding_similarity_is_the_cosine() -> None:
     client = FakeClient(vectors={"a": [1.0, 0.0], "b": [1.0, 1.0], "c": [0.0, 2.0]})
     spec = {"type": "embedding_similarity", "model": "emb", "threshold": 0.9}
     built = build(**spec)
-    assert built.models == ("emb",) and built.columns == ("expected",)
+    assert built.models == ("emb",) and built.columns == ()
     near = await built.score(ScoreInput(output="a", expected="b"), client)
     assert near.value == pytest.approx(2**-0.5)
     assert near.passed is False
