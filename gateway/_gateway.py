@@ -47,6 +47,8 @@ class Gateway:
         capture_content: record messages on spans (a request may still opt out by header).
         prompts: where chat requests naming a registry prompt get it from (none: such
             requests are refused).
+        redis: a ``redis.asyncio.Redis`` for state replicas share (limits, budgets, cache);
+            None keeps that state in this process.
         router_kwargs: passed to :class:`Router` (tests give a clock, sleep and rng).
     """
 
@@ -58,6 +60,7 @@ class Gateway:
         tracer_provider: TracerProvider | None = None,
         capture_content: bool = True,
         prompts: PromptSource | None = None,
+        redis: Any = None,
         **router_kwargs: Any,
     ) -> None:
         problems = check_config(config)
@@ -65,6 +68,7 @@ class Gateway:
             raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
         self.config = config
         self.prompts = prompts
+        self.redis = redis
         self.telemetry = Telemetry(tracer_provider, capture_content=capture_content)
         self._passthrough = PassthroughAdapter(transport)
         self._mock = MockAdapter()

@@ -103,6 +103,7 @@ def create_app(
     store = TraceStore(engine)
     tracing = build_tracing(settings.tracing, store) if settings.tracing.enabled else None
     transport = upstream_transport or default_transport()
+    redis = _redis_client(settings.redis_url_value())
     prompt_store = PromptStore(engine)
     gateway = Gateway(
         settings.gateway_config(),
@@ -110,6 +111,7 @@ def create_app(
         tracer_provider=tracing.provider if tracing else None,
         capture_content=settings.tracing.capture_content,
         prompts=PromptClient(store=prompt_store, ttl=settings.prompts.cache_ttl),
+        redis=redis,
         **(router_options or {}),
     )
     endpoints = Endpoints(gateway)
@@ -139,6 +141,8 @@ def create_app(
         finally:
             await gateway.aclose()
             await transport.aclose()
+            if redis is not None:
+                await redis.aclose()
             if tracing is not None:
                 await tracing.stop_retention()
                 await asyncio.to_thread(tracing.shutdown)
@@ -161,6 +165,7 @@ def create_app(
     app.state.trace_store = store
     app.router.routes.extend(routes)
     app.state.prompt_store = prompt_store
+    app.state.redis = redis
     app.include_router(trace_api(store))
     app.include_router(prompt_api(prompt_store))
     app.fast_routes = {
@@ -202,6 +207,15 @@ def create_app(
 
     _install_error_handlers(app)
     return app
+
+
+def _redis_client(url: str | None) -> Any:
+    """A Redis client for state replicas share, or None (in-process state) without a URL."""
+    if url is None:
+        return None
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL; the embedded SQLite file when unset"
     )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis, for state replicas share (rate limits, budgets, the response cache)",
+    )
     server: ServerSettings = Field(default_factory=ServerSettings)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
@@ -106,6 +110,13 @@ class Settings(BaseSettings):
             router_settings=router,
             max_request_body_bytes=self.server.max_request_body_bytes,
         )
+
+    def redis_url_value(self) -> str | None:
+        """The Redis URL, from ``redis_url`` or LiteLLM's ``general_settings``/cache params."""
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        url = self.general_settings.get("redis_url")
+        return url if isinstance(url, str) and url else None
 
     def database_url_value(self) -> str:
         """The SQLAlchemy URL of the store: PostgreSQL if configured, else SQLite in ``home``."""
