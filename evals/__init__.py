@@ -1,9 +1,26 @@
-"""Evals: score prompt variants against datasets, and keep every result as a tracked run."""
+"""Evals: score prompt variants against datasets, and keep every result as a tracked run.
 
+An eval file (YAML) names a dataset, the variants to compare (prompt x model x params) and the
+scorers. ``EvalSource.read`` parses it, ``build_plan`` checks all of it against the gateway's
+models, the prompt registry and the dataset before any call, ``start_runs`` records the runs
+and ``execute`` calls, scores, traces and writes every row. ``RunStore`` reads the tracked
+runs back; ``eval_api`` serves them as JSON.
+"""
+
+from ._client import CallError, CallResult, GatewayClient, Throttle
+from ._compare import RunComparison, ScorerComparison, compare_runs
+from ._dataset import LoadedDataset, load_rows
+from ._metrics import run_metrics
+from ._outputs import FORMATS, render_report, write_report
+from ._plan import EvalPlan, Variant, build_plan
+from ._records import CacheRecord, ExperimentRecord, ResultRecord, RunRecord
+from ._runner import RowOutcome, RunHandle, cache_key, execute, start_runs
 from ._scorers import SCORER_TYPES, build_scorer
 from ._scorers_python import registered_scorers, scorer
 from ._scorers_text import REFUSAL_PHRASES
 from ._scoring import Direction, ModelClient, Score, ScoreInput, Scorer
+from ._source import EvalSource
+from ._spec import EvalSettings, EvalSpec, parse_spec
 from ._stats import (
     Comparison,
     Estimate,
@@ -18,33 +35,64 @@ from ._stats import (
     percentile,
     wilcoxon,
 )
+from ._store import RunStore
 from .errors import DatasetError, EvalConfigError, EvalError, RunNotFoundError
 
 __all__ = [
+    "FORMATS",
     "REFUSAL_PHRASES",
     "SCORER_TYPES",
+    "CacheRecord",
+    "CallError",
+    "CallResult",
     "Comparison",
     "DatasetError",
     "Direction",
     "Estimate",
     "EvalConfigError",
     "EvalError",
+    "EvalPlan",
+    "EvalSettings",
+    "EvalSource",
+    "EvalSpec",
+    "ExperimentRecord",
+    "GatewayClient",
+    "LoadedDataset",
     "ModelClient",
     "PairedTest",
+    "ResultRecord",
+    "RowOutcome",
+    "RunComparison",
+    "RunHandle",
     "RunNotFoundError",
+    "RunRecord",
+    "RunStore",
     "Score",
     "ScoreInput",
     "Scorer",
+    "ScorerComparison",
+    "Throttle",
+    "Variant",
     "VerdictChange",
+    "build_plan",
     "build_scorer",
+    "cache_key",
     "changed_verdicts",
+    "compare_runs",
     "compare_scores",
+    "execute",
+    "load_rows",
     "mcnemar",
     "mean_ci",
     "paired_bootstrap",
+    "parse_spec",
     "pass_rate_ci",
     "percentile",
     "registered_scorers",
+    "render_report",
+    "run_metrics",
     "scorer",
+    "start_runs",
     "wilcoxon",
+    "write_report",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import prompts  # noqa: F401  (registers its tables on SQLModel.metadata)
+import evals  # noqa: F401  (registers its tables on SQLModel.metadata)
+import prompts  # noqa: F401
 import tracing  # noqa: F401
 
 engine = context.config.attributes["engine"]

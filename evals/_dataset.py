@@ -1,0 +1,154 @@
+"""Eval datasets, loaded with Hugging Face ``datasets``, never from the network.
+
+Sources: a CSV, JSON Lines, JSON or Parquet file, a directory written by ``save_to_disk``, a
+dataset already in the local Hugging Face cache (by name, offline), or rows written inline.
+The rows evaluated (after split, shuffle and limit) are hashed, so a run records exactly what
+it saw and ``eval rerun`` can tell when the data changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._spec import DatasetSpec
+from .errors import DatasetError
+
+__all__ = ["LoadedDataset", "load_rows"]
+
+_BUILDERS = {"csv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet"}
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """The rows to evaluate, their columns, a display name and the hash of their content."""
+
+    name: str
+    rows: list[dict[str, Any]]
+    columns: tuple[str, ...]
+    content_hash: str
+
+
+def _datasets() -> Any:
+    # Eval data never comes from the Hub: only files and what the local cache already holds.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import datasets  # type: ignore[import-untyped]
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    return datasets
+
+
+def content_hash(rows: list[dict[str, Any]]) -> str:
+    """A hash of the rows' content (order matters; key order does not)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=str))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def load_rows(spec: DatasetSpec, base: Path, *, limit: int | None = None) -> LoadedDataset:
+    """Load the rows ``spec`` names; relative paths are relative to ``base`` (the eval file).
+
+    Args:
+        spec: the ``dataset`` section.
+        base: the eval file's directory.
+        limit: a limit from the command line; the smaller of it and the file's wins.
+
+    Raises:
+        DatasetError: the source cannot be read, the split does not exist, or a mapped column
+            is missing (the message names it).
+    """
+    where = "dataset"
+    try:
+        table, name = _load(spec, base)
+    except DatasetError:
+        raise
+    except FileNotFoundError as exc:
+        raise DatasetError(f"not found: {exc}", where=where) from None
+    except Exception as exc:
+        raise DatasetError(f"cannot load: {type(exc).__name__}: {exc}", where=where) from None
+    if spec.shuffle is not None:
+        table = table.shuffle(seed=spec.shuffle)
+    caps = [n for n in (spec.limit, limit) if n is not None]
+    if caps:
+        table = table.select(range(min(min(caps), len(table))))
+    rows: list[dict[str, Any]] = table.to_list()
+    columns = tuple(table.column_names)
+    for variable, column in spec.columns.items():
+        if column not in columns:
+            raise DatasetError(
+                f"column {column!r} (for {variable!r}) is not in the dataset "
+                f"(columns: {', '.join(columns) or 'none'})",
+                where=f"dataset.columns.{variable}",
+            )
+    if spec.columns:
+        rows = [{**row, **{v: row[c] for v, c in spec.columns.items()}} for row in rows]
+        columns = tuple(dict.fromkeys([*columns, *spec.columns]))
+    return LoadedDataset(name, rows, columns, content_hash(rows))
+
+
+def _load(spec: DatasetSpec, base: Path) -> tuple[Any, str]:
+    datasets = _datasets()
+    if spec.rows is not None:
+        return datasets.Dataset.from_list(spec.rows), "inline"
+    if spec.name is not None:
+        loaded = datasets.load_dataset(spec.name, spec.subset, cache_dir=spec.cache_dir)
+        return _split(loaded, spec.split), spec.name
+    assert spec.path is not None
+    path = Path(spec.path).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        raise DatasetError(f"no such file or directory: {path}", where="dataset.path")
+    kind = spec.format or ("saved" if path.is_dir() else _SUFFIXES.get(path.suffix.lower()))
+    if kind is None:
+        raise DatasetError(
+            f"cannot tell the format of {path.name}: set `format` "
+            "(csv, json, jsonl, parquet or saved)",
+            where="dataset.format",
+        )
+    if kind == "saved":
+        return _split(datasets.load_from_disk(str(path)), spec.split), path.name
+    if kind == "hub":
+        raise DatasetError("`format: hub` needs `name`, not `path`", where="dataset.format")
+    options: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    # Read into memory through a scratch cache: files leave nothing in the HF cache behind.
+    with tempfile.TemporaryDirectory(prefix="spyglass-eval-") as scratch:
+        loaded = datasets.load_dataset(
+            _BUILDERS[kind], data_files=str(path), keep_in_memory=True, cache_dir=scratch, **options
+        )
+    return _split(loaded, spec.split), path.name
+
+
+def _split(loaded: Any, split: str | None) -> Any:
+    """One split of a ``DatasetDict`` (``train`` unless named), or the dataset itself."""
+    if not hasattr(loaded, "keys"):
+        if split is not None:
+            raise DatasetError(
+                f"split {split!r} given, but the dataset has no splits", where="dataset.split"
+            )
+        return loaded
+    names = list(loaded.keys())
+    chosen = split or ("train" if "train" in names else names[0])
+    if chosen not in loaded:
+        raise DatasetError(
+            f"no split {chosen!r} (splits: {', '.join(names)})", where="dataset.split"
+        )
+    return loaded[chosen]
