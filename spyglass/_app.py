@@ -31,6 +31,7 @@ from tracing import ApiError, TraceStore, trace_api
 from ._db import check_store, create_store_engine, upgrade_store
 from ._settings import Settings
 from ._tracing import build_tracing
+from ._ui import install_ui
 from ._version import __version__
 
 log = logging.getLogger("spyglass")
@@ -168,6 +169,7 @@ def create_app(
     app.state.redis = redis
     app.include_router(trace_api(store))
     app.include_router(prompt_api(prompt_store))
+    install_ui(app, store)
     app.fast_routes = {
         (method, route.path): route.endpoint
         for route in routes

@@ -1,0 +1,275 @@
+// Traces: a query bar (key:value filters and free text), facets, the table, cursor paging,
+// and new traces arriving live. Every filter lives in the URL, so a view can be shared.
+
+import { api } from "./api.js";
+import { copyButton, h, mount } from "./dom.js";
+import { fmtAgo, fmtCost, fmtFullTime, fmtInt, fmtMs, fmtTime, fmtTokens } from "./format.js";
+import { listNav } from "./keys.js";
+
+// The list API's filters the query bar accepts as key:value.
+const KEYS = ["status", "model", "provider", "name", "session", "user", "key", "prompt", "service", "tag", "min_duration_ms", "min_cost", "attr"];
+const RANGES = { "15m": 900, "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000, all: null };
+const FACETS = [["status", "Status"], ["model", "Model"], ["provider", "Provider"], ["prompt", "Prompt version"], ["session", "Session"], ["user", "User"]];
+const POLL_MS = 4000;
+const PAGE = 50;
+
+/** The query bar's text as filters: `model:gpt-4o status:error "some words"`. */
+export function parseQuery(text) {
+  const filters = { attr: [] };
+  const words = [];
+  const tokens = text.match(/(?:[^\s"]+:)?"[^"]*"|\S+/g) || [];
+  for (const token of tokens) {
+    const match = token.match(/^([a-z_]+):(.*)$/);
+    const value = (v) => v.replace(/^"(.*)"$/, "$1");
+    if (match && KEYS.includes(match[1]) && match[2] !== "") {
+      if (match[1] === "attr") filters.attr.push(value(match[2]));
+      else filters[match[1]] = value(match[2]);
+    } else {
+      words.push(value(token));
+    }
+  }
+  if (words.length) filters.q = words.join(" ");
+  return filters;
+}
+
+function quote(v) {
+  return /\s/.test(v) ? `"${v}"` : v;
+}
+
+export function formatQuery(filters) {
+  const parts = [];
+  for (const key of KEYS) {
+    if (key === "attr") (filters.attr || []).forEach((v) => parts.push(`attr:${quote(v)}`));
+    else if (filters[key]) parts.push(`${key}:${quote(filters[key])}`);
+  }
+  if (filters.q) parts.push(filters.q);
+  return parts.join(" ");
+}
+
+function fromUrl(query) {
+  const filters = { attr: query.getAll("attr") };
+  for (const key of [...KEYS, "q"]) if (key !== "attr" && query.get(key)) filters[key] = query.get(key);
+  return { filters, range: RANGES[query.get("range")] !== undefined ? query.get("range") : "all", sort: query.get("sort") || "start" };
+}
+
+function listParams(state) {
+  const params = { ...state.filters, sort: state.sort, limit: PAGE };
+  const seconds = RANGES[state.range];
+  if (seconds) params.start = new Date(Date.now() - seconds * 1000).toISOString();
+  return params;
+}
+
+function statusBadge(status) {
+  return h("span", { class: `badge ${status === "error" ? "error" : "ok"}` }, status === "error" ? "error" : "ok");
+}
+
+function traceRow(trace) {
+  const href = `/traces/${trace.trace_id}`;
+  return h("tr", { dataset: { href } },
+    h("td", { class: "nowrap mono", title: fmtFullTime(trace.start_time) }, fmtTime(trace.start_time)),
+    h("td", { class: "name ellipsis" }, h("a", { href }, trace.name || "(unnamed)"),
+      trace.prompt ? [" ", h("span", { class: "badge label", title: "prompt version" }, trace.prompt)] : null),
+    h("td", null, statusBadge(trace.status)),
+    h("td", { class: "num" }, fmtMs(trace.duration_ms)),
+    h("td", { class: "num" }, fmtTokens(trace.input_tokens, trace.output_tokens)),
+    h("td", { class: "num" }, fmtCost(trace.cost)),
+    h("td", { class: "ellipsis" }, trace.model || h("span", { class: "faint" }, "—")),
+    h("td", { class: "ellipsis mono" }, trace.session_id
+      ? h("a", { href: `/sessions/${encodeURIComponent(trace.session_id)}` }, trace.session_id) : h("span", { class: "faint" }, "—")),
+    h("td", { class: "ellipsis" }, trace.user_id || h("span", { class: "faint" }, "—")),
+    h("td", { class: "num faint" }, fmtInt(trace.span_count)));
+}
+
+/** The first-request guide: where to point an OpenAI client. */
+export async function onboarding(title = "No traces yet") {
+  let model = "gpt-4o-mini";
+  try {
+    const models = await api.get("/v1/models");
+    if (models?.data?.length) model = models.data[0].id;
+  } catch {
+    // No models configured yet: the snippet keeps a placeholder name.
+  }
+  const base = location.origin;
+  const curl = `curl ${base}/v1/chat/completions \\\n  -H "Content-Type: application/json" \\\n  -H "Authorization: Bearer $SPYGLASS_KEY" \\\n  -d '{"model": "${model}", "messages": [{"role": "user", "content": "Hello!"}]}'`;
+  const python = `from openai import OpenAI\n\nclient = OpenAI(base_url="${base}/v1", api_key="sk-anything")\nreply = client.chat.completions.create(\n    model="${model}",\n    messages=[{"role": "user", "content": "Hello!"}],\n)\nprint(reply.choices[0].message.content)`;
+  const otlp = `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=${base}/v1/traces`;
+  return h("div", { class: "empty", dataset: { empty: "traces" } },
+    h("h2", null, title),
+    h("p", null, "Send a request through the gateway and its trace shows up here within seconds. With curl:"),
+    h("div", { class: "snippet" }, copyButton(() => curl), h("pre", null, curl)),
+    h("p", null, "Or point any OpenAI SDK at Spyglass:"),
+    h("div", { class: "snippet" }, copyButton(() => python), h("pre", null, python)),
+    h("p", null, "Already instrumented with OpenTelemetry? Export your spans here too:"),
+    h("div", { class: "snippet" }, copyButton(() => otlp), h("pre", null, otlp)));
+}
+
+export async function render(root, ctx) {
+  const state = fromUrl(ctx.query);
+  let cursor = null;
+  let newest = null;
+  const seen = new Set();
+  let timer = null;
+  let live = true;
+
+  const input = h("input", { type: "search", value: formatQuery(state.filters), placeholder: "model:gpt-4o status:error prompt:greeter/3 attr:key=value  free text…", "aria-label": "Query", dataset: { search: "" }, spellcheck: false });
+  const rangeSelect = h("select", { "aria-label": "Time range" }, Object.keys(RANGES).map((r) => h("option", { value: r, selected: r === state.range }, r === "all" ? "All time" : `Last ${r}`)));
+  const sortSelect = h("select", { "aria-label": "Sort" }, [["start", "Newest"], ["duration", "Slowest"], ["cost", "Costliest"]].map(([v, t]) => h("option", { value: v, selected: v === state.sort }, t)));
+  const liveToggle = h("button", { type: "button", class: "ghost live on", title: "New traces appear as they arrive" }, h("span", { class: "pulse" }), "Live");
+  const tbody = h("tbody");
+  const widths = [128, null, 64, 80, 104, 76, 140, 120, 100, 58];
+  const table = h("table", { class: "grid fixed", dataset: { list: "traces" } },
+    h("colgroup", null, widths.map((w) => { const col = h("col"); if (w) col.style.width = `${w}px`; return col; })),
+    h("thead", null, h("tr", null, ["Time", "Name", "Status", "Duration", "Tokens", "Cost", "Model", "Session", "User", "Spans"].map((c, i) =>
+      h("th", { class: i >= 3 && i <= 5 || i === 9 ? "num" : null }, c)))), tbody);
+  const foot = h("div", { class: "list-foot" });
+  const facetBox = h("aside", { class: "facets", "aria-label": "Facets" });
+  const chips = h("div", { class: "chips" });
+  const content = h("div");
+
+  function apply({ push = true } = {}) {
+    const query = { ...state.filters, range: state.range === "all" ? null : state.range, sort: state.sort === "start" ? null : state.sort };
+    ctx.setQuery(query, { replace: !push });
+    input.value = formatQuery(state.filters);
+    load();
+  }
+
+  function setFilter(key, value) {
+    if (state.filters[key] === value) delete state.filters[key];
+    else state.filters[key] = value;
+    apply();
+  }
+
+  function renderChips() {
+    const entries = [];
+    for (const key of KEYS) {
+      if (key === "attr") (state.filters.attr || []).forEach((v, i) => entries.push([`attr:${v}`, () => { state.filters.attr.splice(i, 1); apply(); }]));
+      else if (state.filters[key]) entries.push([`${key}:${state.filters[key]}`, () => { delete state.filters[key]; apply(); }]);
+    }
+    if (state.filters.q) entries.push([`"${state.filters.q}"`, () => { delete state.filters.q; apply(); }]);
+    mount(chips, entries.map(([text, remove]) => h("span", { class: "chip" }, text, h("button", { type: "button", title: "Remove filter", "aria-label": `Remove ${text}`, on: { click: remove } }, "×"))));
+  }
+
+  async function loadFacets() {
+    try {
+      const facets = await api.get("/api/ui/facets", { since_s: RANGES[state.range] });
+      if (!ctx.alive()) return;
+      mount(facetBox, FACETS.map(([key, title]) => {
+        const values = facets[key] || [];
+        const active = state.filters[key];
+        if (active && !values.some((v) => v.value === active)) values.unshift({ value: active, count: null });
+        if (!values.length) return null;
+        return h("div", { class: "facet", dataset: { facet: key } }, h("h3", null, title),
+          values.map((v) => h("button", { type: "button", class: `facet-item${active === v.value ? " on" : ""}`, title: String(v.value), on: { click: () => setFilter(key, v.value) } },
+            key === "status" ? h("span", { class: `dot ${v.value}` }) : null,
+            h("span", { class: "v" }, v.value), h("span", { class: "c" }, v.count === null ? "" : fmtInt(v.count)))));
+      }));
+    } catch {
+      mount(facetBox);
+    }
+  }
+
+  const nav = listNav({
+    items: () => [...tbody.querySelectorAll("tr")],
+    onOpen: (row) => ctx.navigate(row.dataset.href),
+  });
+  tbody.addEventListener("click", (event) => {
+    if (event.target.closest("a")) return;
+    const row = event.target.closest("tr");
+    if (row) ctx.navigate(row.dataset.href);
+  });
+
+  function addRows(rows, { prepend = false } = {}) {
+    const nodes = [];
+    for (const trace of rows) {
+      if (seen.has(trace.trace_id)) continue;
+      seen.add(trace.trace_id);
+      const row = traceRow(trace);
+      if (prepend) row.classList.add("fresh");
+      nodes.push(row);
+      if (!newest || trace.start_time > newest) newest = trace.start_time;
+    }
+    if (prepend) tbody.prepend(...nodes);
+    else tbody.append(...nodes);
+    nav.refresh();
+  }
+
+  function renderFoot() {
+    const more = cursor ? h("button", { type: "button", on: { click: loadMore } }, "Load more") : null;
+    mount(foot, h("span", null, `${fmtInt(seen.size)} trace${seen.size === 1 ? "" : "s"}${cursor ? " shown" : ""}`), more,
+      newest ? h("span", { class: "faint" }, `newest ${fmtAgo(newest)}`) : null);
+  }
+
+  async function load() {
+    renderChips();
+    loadFacets();
+    seen.clear();
+    newest = null;
+    mount(tbody);
+    mount(foot, h("span", { class: "faint" }, "Loading…"));
+    try {
+      const page = await api.get("/api/traces", listParams(state));
+      if (!ctx.alive()) return;
+      cursor = page.next_cursor;
+      const filtered = Object.keys(state.filters).some((k) => (k === "attr" ? state.filters.attr.length : state.filters[k])) || state.range !== "all";
+      if (!page.data.length) {
+        mount(content, filtered
+          ? h("div", { class: "empty", dataset: { empty: "filtered" } }, h("h2", null, "No traces match"), h("p", null, "Nothing matches these filters in this time range."),
+            h("button", { type: "button", on: { click: () => { state.filters = { attr: [] }; state.range = "all"; rangeSelect.value = "all"; apply(); } } }, "Clear filters"))
+          : await onboarding());
+        mount(foot);
+        return;
+      }
+      mount(content, table);
+      addRows(page.data);
+      renderFoot();
+    } catch (error) {
+      mount(content, h("div", { class: "error-box", role: "alert" }, error.message));
+      mount(foot);
+    }
+  }
+
+  async function loadMore() {
+    const page = await api.get("/api/traces", { ...listParams(state), cursor });
+    cursor = page.next_cursor;
+    addRows(page.data);
+    renderFoot();
+  }
+
+  async function poll() {
+    if (!live || document.hidden || state.sort !== "start" || !ctx.alive()) return;
+    try {
+      const page = await api.get("/api/traces", listParams(state));
+      if (!ctx.alive()) return;
+      const fresh = page.data.filter((t) => !seen.has(t.trace_id) && (!newest || t.start_time >= newest));
+      if (fresh.length) {
+        if (!content.contains(table)) mount(content, table);
+        addRows(fresh, { prepend: true });
+        renderFoot();
+      }
+    } catch {
+      // A missed poll is retried on the next tick.
+    }
+  }
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      state.filters = parseQuery(input.value);
+      apply();
+      input.blur();
+    }
+  });
+  rangeSelect.addEventListener("change", () => { state.range = rangeSelect.value; apply(); });
+  sortSelect.addEventListener("change", () => { state.sort = sortSelect.value; apply(); });
+  liveToggle.addEventListener("click", () => { live = !live; liveToggle.classList.toggle("on", live); });
+
+  mount(root,
+    h("div", { class: "page-head" }, h("h1", null, "Traces"),
+      h("div", { class: "querybar" }, input, rangeSelect, sortSelect,
+        h("button", { type: "button", class: "primary", on: { click: () => { state.filters = parseQuery(input.value); apply(); } } }, "Search")),
+      liveToggle),
+    h("div", { class: "traces-layout" }, facetBox, h("div", null, chips, content, foot)));
+  chips.style.marginBottom = "8px";
+  await load();
+  timer = setInterval(poll, POLL_MS);
+  return () => clearInterval(timer);
+}
