@@ -4,13 +4,21 @@ Build a :class:`Gateway` from a :class:`GatewayConfig` and an httpx transport, t
 ``Endpoints(gateway).routes()`` in an ASGI app (``spyglass.create_app`` does this).
 """
 
-from ._config import DeploymentParams, GatewayConfig, ModelEntry, RouterSettings, unknown_keys
+from ._config import (
+    CacheConfig,
+    DeploymentParams,
+    GatewayConfig,
+    ModelEntry,
+    RouterSettings,
+    unknown_keys,
+)
 from ._endpoints import Endpoints, error_response
 from ._gateway import Gateway, check_config, uses_passthrough
 from ._router import Router, RouterFailure
 from .errors import ConfigError, GatewayError, InvalidRequestError, ModelNotFoundError
 
 __all__ = [
+    "CacheConfig",
     "ConfigError",
     "DeploymentParams",
     "Endpoints",

@@ -12,7 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["DeploymentParams", "GatewayConfig", "ModelEntry", "RouterSettings", "unknown_keys"]
+__all__ = [
+    "CacheConfig",
+    "DeploymentParams",
+    "GatewayConfig",
+    "ModelEntry",
+    "RouterSettings",
+    "unknown_keys",
+]
 
 RoutingStrategy = Literal[
     "simple-shuffle",
@@ -104,12 +111,37 @@ class RouterSettings(BaseModel):
     retry_backoff_max: float = Field(default=8.0, ge=0)
 
 
+class CacheConfig(BaseModel):
+    """``cache:``: the exact-match response cache (off unless ``enabled``).
+
+    LiteLLM's ``litellm_settings: {cache: true, cache_params: {...}}`` is accepted too and
+    folded in by the settings.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="answer repeated requests from the cache")
+    backend: Literal["auto", "memory", "redis"] = Field(
+        default="auto", description="auto: Redis when redis_url is set, else this process' memory"
+    )
+    ttl: float = Field(default=600.0, gt=0, description="seconds an answer stays cached")
+    namespace: str = Field(default="spyglass", min_length=1, description="prefix of the Redis keys")
+    max_entries: int = Field(default=10_000, ge=1, description="in-memory backend: LRU bound")
+    max_memory_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=1024, description="in-memory backend: bound on stored bytes"
+    )
+    max_entry_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="larger answers are not cached"
+    )
+
+
 class GatewayConfig(BaseModel):
     """What the gateway needs from the settings."""
 
     model_list: list[ModelEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     max_request_body_bytes: int = 10 * 1024 * 1024
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
 
 def unknown_keys(config: GatewayConfig) -> list[str]:

@@ -27,6 +27,8 @@ from ._anthropic import (
     anthropic_to_openai_request,
     openai_to_anthropic_response,
 )
+from ._cache import CacheLookup
+from ._cache_replay import cached_response
 from ._deployment import Deployment
 from ._gateway import Gateway
 from ._prompting import apply_prompt, wants_prompt
@@ -284,9 +286,36 @@ class Endpoints:
         telemetry.set_group(group)
         requested_model = body["model"]
         request_timeout = _request_timeout(request, body)
+        # -- response cache (gateway/_cache.py): off, this is one attribute check -----------
+        lookup = None
+        if self.gateway.cache is not None:
+            lookup = self.gateway.cache.lookup(op, group, body, request.headers)
+            answer = await lookup.get()
+            if answer is not None:
+                return cached_response(
+                    answer,
+                    group=group,
+                    call_id=call_id,
+                    started=started,
+                    telemetry=telemetry,
+                    anthropic=anthropic,
+                    requested_model=requested_model,
+                    wants_usage=_wants_usage(body, anthropic),
+                )
+            telemetry.cache_hit = False
+        # -- end of response cache -----------------------------------------------------------
         if body.get("stream") is True:
             return await self._dispatch_stream(
-                request, op, body, started, call_id, telemetry, group, request_timeout, anthropic
+                request,
+                op,
+                body,
+                started,
+                call_id,
+                telemetry,
+                group,
+                request_timeout,
+                anthropic,
+                lookup,
             )
 
         async def send(dep: Deployment, attempt: Attempt) -> UpstreamResponse:
@@ -308,6 +337,9 @@ class Endpoints:
         headers = self._headers(call_id, outcome, started, cost=cost)
         if telemetry.trace_id:
             headers["x-spyglass-trace-id"] = telemetry.trace_id
+        if lookup is not None:  # response cache
+            headers["x-spyglass-cache"] = "miss"
+            await lookup.put_whole(result.body)
         if anthropic:
             content = orjson.dumps(openai_to_anthropic_response(result.data, requested_model))
         else:
@@ -325,11 +357,9 @@ class Endpoints:
         group: str,
         request_timeout: float | None,
         anthropic: bool,
+        lookup: CacheLookup | None,
     ) -> Response:
-        options = body.get("stream_options")
-        wants_usage = anthropic or (
-            isinstance(options, dict) and options.get("include_usage") is True
-        )
+        wants_usage = _wants_usage(body, anthropic)
         spans: list[Span] = []
 
         async def open_stream(dep: Deployment, attempt: Attempt) -> UpstreamStream:
@@ -348,6 +378,9 @@ class Endpoints:
         headers = self._headers(call_id, outcome, started, cost=None)
         if telemetry.trace_id:
             headers["x-spyglass-trace-id"] = telemetry.trace_id
+        if lookup is not None:  # response cache: stored when relayed to its end
+            headers["x-spyglass-cache"] = "miss"
+            upstream = lookup.record(upstream)
         headers.update(_SSE_HEADERS)
         stream = _Stream(upstream, outcome, telemetry, spans[-1])
         relay = self._relay_anthropic(stream, body["model"]) if anthropic else self._relay(stream)
@@ -482,6 +515,12 @@ async def _attempt(
 
 def _timed_out(dep: Deployment, timeout: float) -> UpstreamTimeoutError:
     return UpstreamTimeoutError(f"{dep.name} did not answer within {timeout:g}s")
+
+
+def _wants_usage(body: dict[str, Any], anthropic: bool) -> bool:
+    """Whether the client's stream ends with a usage chunk (Anthropic's always reports usage)."""
+    options = body.get("stream_options")
+    return anthropic or (isinstance(options, dict) and options.get("include_usage") is True)
 
 
 def _request_timeout(request: Request, body: dict[str, Any]) -> float | None:

@@ -10,6 +10,7 @@ import httpx
 from opentelemetry.trace import TracerProvider
 from pydantic import SecretStr
 
+from ._cache import build_cache
 from ._config import DeploymentParams, GatewayConfig, ModelEntry
 from ._deployment import (
     REQUEST_DEFAULT_KEYS,
@@ -50,6 +51,10 @@ class Gateway:
         redis: a ``redis.asyncio.Redis`` for state replicas share (limits, budgets, cache);
             None keeps that state in this process.
         router_kwargs: passed to :class:`Router` (tests give a clock, sleep and rng).
+
+    Raises:
+        ConfigError: the configuration is inconsistent (unknown fallbacks, a Redis cache
+            without Redis...).
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class Gateway:
         self.config = config
         self.prompts = prompts
         self.redis = redis
+        self.cache = build_cache(config.cache, redis)
         self.telemetry = Telemetry(tracer_provider, capture_content=capture_content)
         self._passthrough = PassthroughAdapter(transport)
         self._mock = MockAdapter()

@@ -169,6 +169,7 @@ class RequestTelemetry:
         self.output = _OutputCollector() if self.capture else None
         self.group: str | None = None
         self.last_deployment: Deployment | None = None
+        self.cache_hit: bool | None = None  # None: the response cache is off
 
     @property
     def trace_id(self) -> str | None:
@@ -237,22 +238,39 @@ class RequestTelemetry:
                 attributes["spyglass.fallbacks"] = fallbacks
             if self.group is not None:
                 attributes["spyglass.model_group"] = self.group
-            if self.first_chunk_at is not None:
-                attributes["spyglass.time_to_first_token_ms"] = (
-                    self.first_chunk_at - self.started
-                ) * 1000
-            if self.capture:
-                # The collector only sees streamed chunks; a whole response is in ``data``.
-                streamed = self.output.messages() if self.output is not None else []
-                messages = streamed or _output_messages(data)
-                if messages:
-                    attributes["gen_ai.output.messages"] = orjson.dumps(messages).decode()
-            if "gen_ai.response.finish_reasons" not in attributes and self.output is not None:
-                reasons = self.output.finish_reasons()
-                if reasons:
-                    attributes["gen_ai.response.finish_reasons"] = reasons
-            span.set_attributes(attributes)
+            self._end_succeeded(attributes, data)
         span.end()
+
+    def served_from_cache(self, usage: Usage, data: dict[str, Any] | None) -> None:
+        """End the request span of an answer from the response cache: no upstream, no cost."""
+        self.cache_hit = True
+        span = self.span
+        if span.is_recording():
+            attributes = _response_attributes(usage, data, 0.0)
+            attributes["spyglass.attempts"] = 0
+            if self.group is not None:
+                attributes["spyglass.model_group"] = self.group
+            self._end_succeeded(attributes, data)
+        span.end()
+
+    def _end_succeeded(self, attributes: dict[str, Any], data: dict[str, Any] | None) -> None:
+        if self.cache_hit is not None:
+            attributes["spyglass.cache.hit"] = self.cache_hit
+        if self.first_chunk_at is not None:
+            attributes["spyglass.time_to_first_token_ms"] = (
+                self.first_chunk_at - self.started
+            ) * 1000
+        if self.capture:
+            # The collector only sees streamed chunks; a whole response is in ``data``.
+            streamed = self.output.messages() if self.output is not None else []
+            messages = streamed or _output_messages(data)
+            if messages:
+                attributes["gen_ai.output.messages"] = orjson.dumps(messages).decode()
+        if "gen_ai.response.finish_reasons" not in attributes and self.output is not None:
+            reasons = self.output.finish_reasons()
+            if reasons:
+                attributes["gen_ai.response.finish_reasons"] = reasons
+        self.span.set_attributes(attributes)
 
     def failed(self, error: GatewayError, attempts: int) -> None:
         """End the request span as failed."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway import (
+    CacheConfig,
     ConfigError,
     GatewayConfig,
     ModelEntry,
@@ -33,7 +34,16 @@ __all__ = ["ServerSettings", "Settings", "find_config_file", "load_settings"]
 DEFAULT_CONFIG_NAME = "spyglass.yaml"
 
 # LiteLLM sections that are accepted; keys in them Spyglass does not act on are reported.
-_LITELLM_SETTINGS_USED = {"num_retries", "request_timeout", "fallbacks", "context_window_fallbacks"}
+_LITELLM_SETTINGS_USED = {
+    "num_retries",
+    "request_timeout",
+    "fallbacks",
+    "context_window_fallbacks",
+    "cache",
+    "cache_params",
+}
+# LiteLLM's cache_params keys Spyglass maps onto its `cache:` section (type: local | redis).
+_LITELLM_CACHE_TYPES = {"local": "memory", "redis": "redis"}
 _GENERAL_SETTINGS_USED = {"database_url"}
 
 
@@ -71,6 +81,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     model_list: list[ModelEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)
@@ -109,7 +120,31 @@ class Settings(BaseSettings):
             model_list=self.model_list,
             router_settings=router,
             max_request_body_bytes=self.server.max_request_body_bytes,
+            cache=self.cache_config(),
         )
+
+    def cache_config(self) -> CacheConfig:
+        """``cache:``, with LiteLLM's ``litellm_settings.cache``/``cache_params`` beneath it.
+
+        ``cache: true`` turns the cache on; ``cache_params`` gives ``type`` (local, redis),
+        ``ttl`` and ``namespace``. Keys set in ``cache:`` (or its variables) win.
+        """
+        cache = self.cache
+        updates: dict[str, Any] = {}
+        fields_set = cache.model_fields_set
+        if self.litellm_settings.get("cache") is True and "enabled" not in fields_set:
+            updates["enabled"] = True
+        params = self.litellm_settings.get("cache_params")
+        if isinstance(params, dict):
+            kind = _LITELLM_CACHE_TYPES.get(str(params.get("type")))
+            if kind is not None and "backend" not in fields_set:
+                updates["backend"] = kind
+            for key in ("ttl", "namespace"):
+                if params.get(key) is not None and key not in fields_set:
+                    updates[key] = params[key]
+        if not updates:
+            return cache
+        return CacheConfig.model_validate({**cache.model_dump(), **updates})
 
     def redis_url_value(self) -> str | None:
         """The Redis URL, from ``redis_url`` or LiteLLM's ``general_settings``/cache params."""
