@@ -4,6 +4,8 @@ Build a :class:`Gateway` from a :class:`GatewayConfig` and an httpx transport, t
 ``Endpoints(gateway).routes()`` in an ASGI app (``spyglass.create_app`` does this).
 """
 
+from ._access import AuthConfig, BudgetAlerts, TeamLimits, parse_period
+from ._auth import Access, key_of
 from ._config import (
     CacheConfig,
     DeploymentParams,
@@ -14,10 +16,25 @@ from ._config import (
 )
 from ._endpoints import Endpoints, error_response
 from ._gateway import Gateway, check_config, uses_passthrough
+from ._keys import KeyInfo, KeyRecord, KeySettingsError, KeyStore, hash_key
+from ._keys_api import keys_api
+from ._limits import MemoryLimiter, RedisLimiter
 from ._router import Router, RouterFailure
-from .errors import ConfigError, GatewayError, InvalidRequestError, ModelNotFoundError
+from .errors import (
+    AuthenticationError,
+    ConfigError,
+    GatewayError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 
 __all__ = [
+    "Access",
+    "AuthConfig",
+    "AuthenticationError",
+    "BudgetAlerts",
     "CacheConfig",
     "ConfigError",
     "DeploymentParams",
@@ -26,13 +43,26 @@ __all__ = [
     "GatewayConfig",
     "GatewayError",
     "InvalidRequestError",
+    "KeyInfo",
+    "KeyRecord",
+    "KeySettingsError",
+    "KeyStore",
+    "MemoryLimiter",
     "ModelEntry",
     "ModelNotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RedisLimiter",
     "Router",
     "RouterFailure",
     "RouterSettings",
+    "TeamLimits",
     "check_config",
     "error_response",
+    "hash_key",
+    "key_of",
+    "keys_api",
+    "parse_period",
     "unknown_keys",
     "uses_passthrough",
 ]

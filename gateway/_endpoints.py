@@ -31,6 +31,7 @@ from ._cache import CacheLookup
 from ._cache_replay import cached_response
 from ._deployment import Deployment
 from ._gateway import Gateway
+from ._keys import KeyInfo
 from ._prompting import apply_prompt, wants_prompt
 from ._router import Attempt, Outcome, RouterFailure
 from ._telemetry import RequestTelemetry
@@ -118,6 +119,7 @@ class Endpoints:
         self.router = gateway.router
         self.telemetry = gateway.telemetry
         self.max_body = gateway.config.max_request_body_bytes
+        self.access = gateway.access
         self.created = started_at or int(time.time())
 
     def routes(self) -> list[BaseRoute]:
@@ -215,7 +217,12 @@ class Endpoints:
             if op == "chat" and wants_prompt(body, request.headers):
                 body, prompt = await self._prompt(body, request.headers)
             telemetry = self.telemetry.request(op, body, request.headers, prompt)
+            key = _key(request)
+            if key is not None:
+                telemetry.span.set_attribute("spyglass.key.id", key.id)
             check(body)
+            if self.access is not None:
+                await self.access.admit(key, str(body["model"]))
             return await self._dispatch(
                 request, op, body, started, call_id, telemetry, anthropic=anthropic
             )
@@ -334,6 +341,8 @@ class Endpoints:
         cost = dep.cost(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
         self.router.record_tokens(dep, usage.input_tokens + usage.output_tokens)
         telemetry.succeeded(dep, usage, result.data, cost, len(outcome.attempts), outcome.fallbacks)
+        if self.access is not None:
+            await self.access.record(_key(request), usage.input_tokens + usage.output_tokens, cost)
         headers = self._headers(call_id, outcome, started, cost=cost)
         if telemetry.trace_id:
             headers["x-spyglass-trace-id"] = telemetry.trace_id
@@ -383,6 +392,7 @@ class Endpoints:
             upstream = lookup.record(upstream)
         headers.update(_SSE_HEADERS)
         stream = _Stream(upstream, outcome, telemetry, spans[-1])
+        stream.key = _key(request)
         relay = self._relay_anthropic(stream, body["model"]) if anthropic else self._relay(stream)
         return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
 
@@ -459,6 +469,9 @@ class Endpoints:
             self.router.record_tokens(dep, usage.input_tokens + usage.output_tokens)
             telemetry = stream.telemetry
             attempts = len(stream.outcome.attempts)
+            if self.access is not None:
+                tokens = usage.input_tokens + usage.output_tokens
+                await self.access.record(stream.key, tokens, cost)
             if stream.finished:
                 telemetry.attempt_succeeded(stream.attempt_span, usage, None, cost)
                 telemetry.succeeded(dep, usage, None, cost, attempts, stream.outcome.fallbacks)
@@ -487,6 +500,7 @@ class _Stream:
         self.attempt_span = attempt_span
         self.finished = False
         self.error: UpstreamError | None = None
+        self.key: KeyInfo | None = None
 
 
 async def _attempt(
@@ -511,6 +525,12 @@ async def _attempt(
     except BaseException:
         span.end()
         raise
+
+
+def _key(request: Request) -> KeyInfo | None:
+    """The caller's key, as the app's authentication step left it (None: anonymous)."""
+    state = request.scope.get("state")
+    return state.get("key") if state else None
 
 
 def _timed_out(dep: Deployment, timeout: float) -> UpstreamTimeoutError:

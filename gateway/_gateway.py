@@ -10,6 +10,7 @@ import httpx
 from opentelemetry.trace import TracerProvider
 from pydantic import SecretStr
 
+from ._auth import Access
 from ._cache import build_cache
 from ._config import DeploymentParams, GatewayConfig, ModelEntry
 from ._deployment import (
@@ -50,6 +51,7 @@ class Gateway:
             requests are refused).
         redis: a ``redis.asyncio.Redis`` for state replicas share (limits, budgets, cache);
             None keeps that state in this process.
+        access: authentication, limits and budgets (None: open, no limits).
         router_kwargs: passed to :class:`Router` (tests give a clock, sleep and rng).
 
     Raises:
@@ -66,6 +68,7 @@ class Gateway:
         capture_content: bool = True,
         prompts: PromptSource | None = None,
         redis: Any = None,
+        access: Access | None = None,
         **router_kwargs: Any,
     ) -> None:
         problems = check_config(config)
@@ -74,6 +77,7 @@ class Gateway:
         self.config = config
         self.prompts = prompts
         self.redis = redis
+        self.access = access
         self.cache = build_cache(config.cache, redis)
         self.telemetry = Telemetry(tracer_provider, capture_content=capture_content)
         self._passthrough = PassthroughAdapter(transport)

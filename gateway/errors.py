@@ -4,6 +4,9 @@ Hierarchy::
 
     GatewayError                    root; carries status, OpenAI error type, param and code
     ├── InvalidRequestError         400 the client's request is malformed or has a wrong type
+    ├── AuthenticationError         401 no key, or a key that is unknown, revoked or expired
+    ├── PermissionDeniedError       403 the key's role or model list does not allow this
+    ├── RateLimitError              429 a key's or team's rate limit or budget is spent
     ├── ModelNotFoundError          404 no model group of that name (or not allowed to the caller)
     ├── RequestTooLargeError        413 the body exceeds the configured limit
     ├── ConfigError                 a configuration value is invalid (raised at load, not served)
@@ -22,11 +25,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "ConfigError",
     "GatewayError",
     "InvalidRequestError",
     "ModelNotFoundError",
     "NoDeploymentAvailable",
+    "PermissionDeniedError",
+    "RateLimitError",
     "RequestTooLargeError",
     "UpstreamConnectionError",
     "UpstreamError",
@@ -75,6 +81,26 @@ class GatewayError(Exception):
 class InvalidRequestError(GatewayError):
     status_code = 400
     error_type = "invalid_request_error"
+
+
+class AuthenticationError(GatewayError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status_code = 403
+    error_type = "permission_error"
+    code = "permission_denied"
+
+
+class RateLimitError(GatewayError):
+    """Over a rate limit (``rate_limit_exceeded``) or a budget (``budget_exceeded``)."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
 
 
 class ModelNotFoundError(GatewayError):

@@ -18,19 +18,32 @@ import orjson
 import prometheus_client
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway import Endpoints, Gateway, GatewayError, InvalidRequestError, error_response
+from gateway import (
+    Access,
+    Endpoints,
+    Gateway,
+    GatewayError,
+    InvalidRequestError,
+    KeyStore,
+    MemoryLimiter,
+    RedisLimiter,
+    error_response,
+    keys_api,
+)
 from prompts import PromptApiError, PromptClient, PromptStore, prompt_api
 from tracing import ApiError, TraceStore, trace_api
 
 from ._db import check_store, create_store_engine, upgrade_store
 from ._settings import Settings
 from ._tracing import build_tracing
+from ._usage import spend_source, usage_api
 from ._ui import install_ui
 from ._version import __version__
 
@@ -51,15 +64,39 @@ class SpyglassApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.fast_routes: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]] = {}
+        self.access: Access | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self.access is not None and scope["path"].startswith(_GUARDED):
+                denied = await self._authenticate(scope)
+                if denied is not None:
+                    await denied(scope, receive, send)
+                    return
             endpoint = self.fast_routes.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 response = await endpoint(Request(scope, receive, send))
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> Response | None:
+        """Who calls, and may they? Leaves the key in ``scope["state"]["key"]``."""
+        access = self.access
+        assert access is not None
+        path = scope["path"]
+        try:
+            key = await access.authenticate(Headers(scope=scope))
+            access.authorize(key, scope["method"], path)
+        except GatewayError as error:
+            return error_response(error, anthropic=path == "/v1/messages")
+        scope.setdefault("state", {})["key"] = key
+        return None
+
+
+# Everything that serves data or calls models needs a key when a master key is set; the
+# health checks (for orchestrators) and the UI's static shell (it holds no data) do not.
+_GUARDED = ("/v1/", "/api/", "/metrics", "/chat/")
 
 
 def default_transport() -> httpx.AsyncBaseTransport:
@@ -106,6 +143,17 @@ def create_app(
     transport = upstream_transport or default_transport()
     redis = _redis_client(settings.redis_url_value())
     prompt_store = PromptStore(engine)
+    key_store = KeyStore(engine)
+    spend = spend_source(engine, key_store)
+    limiter = RedisLimiter(redis, spend) if redis is not None else MemoryLimiter(spend)
+    alerts_http = httpx.AsyncClient(transport=upstream_transport, trust_env=True)
+    access = Access(
+        settings.auth,
+        master_key=settings.master_key_value(),
+        store=key_store,
+        limiter=limiter,
+        http=alerts_http,
+    )
     gateway = Gateway(
         settings.gateway_config(),
         transport=transport,
@@ -113,6 +161,7 @@ def create_app(
         capture_content=settings.tracing.capture_content,
         prompts=PromptClient(store=prompt_store, ttl=settings.prompts.cache_ttl),
         redis=redis,
+        access=access,
         **(router_options or {}),
     )
     endpoints = Endpoints(gateway)
@@ -142,6 +191,8 @@ def create_app(
         finally:
             await gateway.aclose()
             await transport.aclose()
+            await access.aclose()
+            await alerts_http.aclose()
             if redis is not None:
                 await redis.aclose()
             if tracing is not None:
@@ -167,8 +218,12 @@ def create_app(
     app.router.routes.extend(routes)
     app.state.prompt_store = prompt_store
     app.state.redis = redis
+    app.state.access = access
+    app.access = access
     app.include_router(trace_api(store))
     app.include_router(prompt_api(prompt_store))
+    app.include_router(keys_api(access))
+    app.include_router(usage_api(engine, key_store))
     install_ui(app, store)
     app.fast_routes = {
         (method, route.path): route.endpoint

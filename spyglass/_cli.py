@@ -15,6 +15,7 @@ import typer
 
 from ._cli_common import ConfigOption, err, fail, load, out, safe
 from ._cli_eval import eval_app
+from ._cli_keys import keys_app
 from ._cli_prompts import prompts_app
 from ._cli_traces import traces_app
 from ._version import __version__
@@ -30,6 +31,7 @@ db_app = typer.Typer(help="Manage the store's schema (migrations).", no_args_is_
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
 app.add_typer(traces_app, name="traces")
+app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 
 
@@ -131,6 +133,12 @@ def _serve(settings: Any) -> None:
 
     server = settings.server
     _configure_logging(server.log_level)
+    if settings.master_key_value() is None and not _loopback(server.host):
+        fail(
+            f"refusing to listen on {server.host} without a master key: anyone who can reach "
+            "it could call your models and read your traces. Set master_key in the config "
+            "(or SPYGLASS_MASTER_KEY), or bind to 127.0.0.1."
+        )
     common: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
@@ -163,6 +171,17 @@ def _serve(settings: Any) -> None:
         soft_wrap=True,
     )
     uvicorn.run(application, **common)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def worker_app() -> Any:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway import (
+    AuthConfig,
     CacheConfig,
     ConfigError,
     GatewayConfig,
@@ -44,7 +45,7 @@ _LITELLM_SETTINGS_USED = {
 }
 # LiteLLM's cache_params keys Spyglass maps onto its `cache:` section (type: local | redis).
 _LITELLM_CACHE_TYPES = {"local": "memory", "redis": "redis"}
-_GENERAL_SETTINGS_USED = {"database_url"}
+_GENERAL_SETTINGS_USED = {"database_url", "master_key", "redis_url"}
 
 
 class ServerSettings(BaseModel):
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL; the embedded SQLite file when unset"
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="the admin key; when set, every route but /health needs a key",
+    )
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     redis_url: SecretStr | None = Field(
         default=None,
         description="Redis, for state replicas share (rate limits, budgets, the response cache)",
@@ -145,6 +151,15 @@ class Settings(BaseSettings):
         if not updates:
             return cache
         return CacheConfig.model_validate({**cache.model_dump(), **updates})
+
+    def master_key_value(self) -> str | None:
+        """The master key: ``master_key`` (``SPYGLASS_MASTER_KEY``), ``auth.master_key``, or
+        LiteLLM's ``general_settings.master_key``."""
+        for secret in (self.master_key, self.auth.master_key):
+            if secret is not None and secret.get_secret_value():
+                return secret.get_secret_value()
+        legacy = self.general_settings.get("master_key")
+        return legacy if isinstance(legacy, str) and legacy else None
 
     def redis_url_value(self) -> str | None:
         """The Redis URL, from ``redis_url`` or LiteLLM's ``general_settings``/cache params."""

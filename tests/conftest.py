@@ -154,6 +154,16 @@ def pg_database() -> Iterator[str]:
 
     PostgreSQL is required, not optional: when it is unreachable the tests that need it fail.
     """
+    yield from _new_pg_database()
+
+
+@pytest.fixture
+def pg_own_database() -> Iterator[str]:
+    """Like ``pg_database``, but for one test alone (for tests that count what is stored)."""
+    yield from _new_pg_database()
+
+
+def _new_pg_database() -> Iterator[str]:
     from sqlalchemy import create_engine, text
 
     name = f"spyglass_test_{uuid.uuid4().hex[:10]}"

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import evals  # noqa: F401  (registers its tables on SQLModel.metadata)
+import gateway  # noqa: F401
 import prompts  # noqa: F401
 import tracing  # noqa: F401
 
