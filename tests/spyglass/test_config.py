@@ -71,7 +71,9 @@ def test_litellm_proxy_config_loads_as_is(tmp_path: Path, monkeypatch: pytest.Mo
     assert router.fallbacks == [{"gpt-4o": ["claude"]}]
     assert any("router_settings.redis_host" in w and ":30:" in w for w in warnings)
     assert any("litellm_settings.drop_params" in w for w in warnings)
-    assert any("general_settings.master_key" in w for w in warnings)
+    # LiteLLM's master key is Spyglass's master key.
+    assert not any("general_settings.master_key" in w for w in warnings)
+    assert settings.master_key_value() == "sk-1234"
     # The secret is a SecretStr: it never shows in a repr.
     assert "az-secret" not in repr(settings)
 
