@@ -18,8 +18,9 @@ export function diffLines(a, b) {
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) { out.push([a[i++], b[j++], "same"]); continue; }
-    if (j < m && (i >= n || table[i][j + 1] >= table[i + 1][j])) out.push([null, b[j++], "add"]);
-    else out.push([a[i++], null, "del"]);
+    // Deletions first, so that a replaced line pairs with its replacement below.
+    if (i < n && (j >= m || table[i + 1][j] >= table[i][j + 1])) out.push([a[i++], null, "del"]);
+    else out.push([null, b[j++], "add"]);
   }
   // A deletion followed by additions reads better as changed lines, side by side.
   const merged = [];
@@ -48,6 +49,6 @@ export function sideBySide(leftTitle, leftText, rightTitle, rightText) {
     right.push(h("div", { class: `ln ${r === null ? "pad" : kind === "same" ? "" : "add"}` }, h("span", { class: "no" }, r === null ? "" : ++rn), h("span", { class: "tx" }, r ?? "")));
   }
   const changed = pairs.filter((p) => p[2] !== "same").length;
-  return h("div", null, h("div", { class: "muted", dataset: { changed: String(changed) } }, changed ? `${changed} line${changed === 1 ? "" : "s"} differ` : "The templates are identical"),
+  return h("div", null, h("div", { class: "muted", dataset: { changed: String(changed) } }, changed ? `${changed} line${changed === 1 ? "" : "s"} differ` : "No differences"),
     h("div", { class: "diff", dataset: { diff: "" } }, h("div", { class: "col" }, left), h("div", { class: "col" }, right)));
 }

@@ -101,7 +101,9 @@ export async function renderOne(root, ctx) {
     while (next < turns.length && ctx.alive()) {
       const turn = turns[next++];
       try {
-        mount(turn.body, (await turnOf(turn.trace.trace_id)) || h("span", { class: "faint" }, "No messages recorded for this turn."));
+        const messages = await turnOf(turn.trace.trace_id);
+        turn.body.classList.remove("faint");
+        mount(turn.body, messages || h("span", { class: "faint" }, "No messages recorded for this turn."));
       } catch (error) {
         mount(turn.body, h("span", { class: "faint" }, error.message));
       }
