@@ -120,6 +120,13 @@ class Endpoints:
         self.telemetry = gateway.telemetry
         self.max_body = gateway.config.max_request_body_bytes
         self.access = gateway.access
+        # Deployment limits are counted by the router in each process; with Redis, here too,
+        # once for all replicas.
+        self.shared_limiter = (
+            gateway.access.limiter
+            if gateway.access is not None and gateway.redis is not None
+            else None
+        )
         self.created = started_at or int(time.time())
 
     def routes(self) -> list[BaseRoute]:
@@ -327,10 +334,14 @@ class Endpoints:
 
         async def send(dep: Deployment, attempt: Attempt) -> UpstreamResponse:
             timeout = self._timeout(dep, request_timeout, stream=False)
-            result, span = await _attempt(
-                telemetry, dep, attempt, timeout, lambda: dep.adapter.send(op, dep, body, timeout)
-            )
+
+            async def call() -> UpstreamResponse:
+                await self._admit_deployment(dep)
+                return await dep.adapter.send(op, dep, body, timeout)
+
+            result, span = await _attempt(telemetry, dep, attempt, timeout, call)
             usage = result.usage
+            await self._count_deployment(dep, usage.input_tokens + usage.output_tokens)
             cost = dep.cost(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens)
             telemetry.attempt_succeeded(span, usage, result.data, cost)
             return result
@@ -373,13 +384,14 @@ class Endpoints:
 
         async def open_stream(dep: Deployment, attempt: Attempt) -> UpstreamStream:
             timeout = self._timeout(dep, request_timeout, stream=True)
-            opened, span = await _attempt(
-                telemetry,
-                dep,
-                attempt,
-                timeout,
-                lambda: dep.adapter.stream(op, dep, body, timeout, client_wants_usage=wants_usage),
-            )
+
+            async def call() -> UpstreamStream:
+                await self._admit_deployment(dep)
+                return await dep.adapter.stream(
+                    op, dep, body, timeout, client_wants_usage=wants_usage
+                )
+
+            opened, span = await _attempt(telemetry, dep, attempt, timeout, call)
             spans.append(span)  # ends with the stream
             return opened
 
@@ -395,6 +407,31 @@ class Endpoints:
         stream.key = _key(request)
         relay = self._relay_anthropic(stream, body["model"]) if anthropic else self._relay(stream)
         return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
+
+    async def _admit_deployment(self, dep: Deployment) -> None:
+        """With Redis, a deployment's rpm/tpm hold across replicas: over them, this attempt
+        fails like a provider's 429 would, and the router moves on to another deployment."""
+        limiter = self.shared_limiter
+        params = dep.params
+        if limiter is None or not (params.rpm or params.tpm):
+            return
+        for unit, limit, amount in (("rpm", params.rpm, 1), ("tpm", params.tpm, 0)):
+            if not limit:
+                continue
+            wait = await limiter.admit(f"deployment:{dep.id}:{unit}", limit, amount)
+            if wait > 0:
+                error = UpstreamStatusError(
+                    f"deployment {dep.name} is at its limit of {limit} {unit} (shared by replicas)",
+                    status_code=429,
+                    retry_after=wait,
+                    code="deployment_rate_limited",
+                )
+                error.skip_deployment = True
+                raise error
+
+    async def _count_deployment(self, dep: Deployment, tokens: int) -> None:
+        if self.shared_limiter is not None and dep.params.tpm:
+            await self.shared_limiter.add(f"deployment:{dep.id}:tpm", tokens)
 
     def _timeout(self, dep: Deployment, requested: float | None, *, stream: bool) -> float:
         if requested is not None:
@@ -472,6 +509,7 @@ class Endpoints:
             if self.access is not None:
                 tokens = usage.input_tokens + usage.output_tokens
                 await self.access.record(stream.key, tokens, cost)
+                await self._count_deployment(dep, tokens)
             if stream.finished:
                 telemetry.attempt_succeeded(stream.attempt_span, usage, None, cost)
                 telemetry.succeeded(dep, usage, None, cost, attempts, stream.outcome.fallbacks)

@@ -200,7 +200,7 @@ class Router:
                     error.context_window_exceeded or error.content_policy_violation
                 ):
                     raise
-                if _is_auth(error):
+                if _is_auth(error) or error.skip_deployment:
                     refused.add(dep.id)
                 elif not error.retryable:
                     raise

@@ -131,6 +131,9 @@ class UpstreamError(GatewayError):
     status_code = 502
     error_type = "upstream_error"
     retryable = True
+    # This deployment cannot serve this request at all (e.g. it is at its shared rate
+    # limit): the router tries the others rather than waiting to retry it.
+    skip_deployment = False
 
     def __init__(
         self,

@@ -361,3 +361,28 @@ async def test_redis_down_does_not_fail_requests() -> None:
     assert await limiter.spent("k", 0) == 0
     assert limiter.errors == 2
     await dead.aclose()
+
+
+async def test_deployment_limits_hold_across_replicas_with_redis(
+    settings_from: Callable[..., Settings],
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    deployments = [
+        {
+            "model_name": "m",
+            "litellm_params": {"model": f"mock/{name}", "rpm": 2},
+            "model_info": {"id": f"{name}-{run}"},
+        }
+        for name in ("a", "b")
+    ]
+    settings = settings_from({"model_list": deployments, "redis_url": "redis://127.0.0.1:6379/0"})
+    async with running_app(settings) as one, running_app(settings) as two:
+        codes = []
+        for replica in (one, two, one, two, one):
+            answer = await replica.post("/v1/chat/completions", json=CHAT)
+            codes.append(answer.status_code)
+        # Two deployments at 2 rpm each: four calls between both replicas, then 429.
+        assert codes == [200, 200, 200, 200, 429]
+        assert answer.json()["error"]["code"] == "rate_limit_exceeded"
+        assert "at its limit of 2 rpm (shared by replicas)" in answer.json()["error"]["message"]
+        assert 1 <= int(answer.headers["retry-after"]) <= 60
