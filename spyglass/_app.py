@@ -68,7 +68,12 @@ class SpyglassApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if self.access is not None and scope["path"].startswith(_GUARDED):
+            access = self.access
+            if (
+                access is not None
+                and (access.required or _presents_virtual_key(scope))
+                and scope["path"].startswith(_GUARDED)
+            ):
                 denied = await self._authenticate(scope)
                 if denied is not None:
                     await denied(scope, receive, send)
@@ -97,6 +102,16 @@ class SpyglassApp(FastAPI):
 # Everything that serves data or calls models needs a key when a master key is set; the
 # health checks (for orchestrators) and the UI's static shell (it holds no data) do not.
 _GUARDED = ("/v1/", "/api/", "/metrics", "/chat/")
+_KEY_HEADERS = (b"authorization", b"x-api-key", b"api-key")
+
+
+def _presents_virtual_key(scope: Scope) -> bool:
+    """Does the request carry a Spyglass key? (Without a master key, only those are read:
+    the placeholder keys SDKs send cost nothing on the hot path.)"""
+    for name, value in scope["headers"]:
+        if name in _KEY_HEADERS and b"sk-sg-" in value:
+            return True
+    return False
 
 
 def default_transport() -> httpx.AsyncBaseTransport:
