@@ -7,6 +7,7 @@ and ``execute`` calls, scores, traces and writes every row. ``RunStore`` reads t
 runs back; ``eval_api`` serves them as JSON.
 """
 
+from ._api import eval_api
 from ._client import CallError, CallResult, GatewayClient, Throttle
 from ._compare import RunComparison, ScorerComparison, compare_runs
 from ._dataset import LoadedDataset, load_rows
@@ -80,6 +81,7 @@ __all__ = [
     "changed_verdicts",
     "compare_runs",
     "compare_scores",
+    "eval_api",
     "execute",
     "load_rows",
     "mcnemar",

@@ -4,12 +4,17 @@ Sources: a CSV, JSON Lines, JSON or Parquet file, a directory written by ``save_
 dataset already in the local Hugging Face cache (by name, offline), or rows written inline.
 The rows evaluated (after split, shuffle and limit) are hashed, so a run records exactly what
 it saw and ``eval rerun`` can tell when the data changed.
+
+``datasets`` brings pyarrow and pandas (about 145 MB resident), so the runner reads the rows in
+a child process (``load_rows(..., isolated=True)``) and keeps only the rows themselves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,18 +68,23 @@ def content_hash(rows: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
-def load_rows(spec: DatasetSpec, base: Path, *, limit: int | None = None) -> LoadedDataset:
+def load_rows(
+    spec: DatasetSpec, base: Path, *, limit: int | None = None, isolated: bool = False
+) -> LoadedDataset:
     """Load the rows ``spec`` names; relative paths are relative to ``base`` (the eval file).
 
     Args:
         spec: the ``dataset`` section.
         base: the eval file's directory.
         limit: a limit from the command line; the smaller of it and the file's wins.
+        isolated: read in a child process, so ``datasets`` never loads into this one.
 
     Raises:
         DatasetError: the source cannot be read, the split does not exist, or a mapped column
             is missing (the message names it).
     """
+    if isolated:
+        return _load_in_child(spec, base, limit)
     where = "dataset"
     try:
         table, name = _load(spec, base)
@@ -152,3 +162,48 @@ def _split(loaded: Any, split: str | None) -> Any:
             f"no split {chosen!r} (splits: {', '.join(names)})", where="dataset.split"
         )
     return loaded[chosen]
+
+
+def _load_in_child(spec: DatasetSpec, base: Path, limit: int | None) -> LoadedDataset:
+    request = {"spec": spec.model_dump(), "base": str(base), "limit": limit}
+    done = subprocess.run(
+        [sys.executable, "-m", "evals._dataset"],
+        input=orjson.dumps(request),
+        capture_output=True,
+        check=False,
+    )
+    try:
+        answer = orjson.loads(done.stdout)
+    except orjson.JSONDecodeError:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise DatasetError(f"cannot load: {detail[0]}", where="dataset") from None
+    if "error" in answer:
+        raise DatasetError(answer["error"]["message"], where=answer["error"]["where"])
+    found = answer["dataset"]
+    return LoadedDataset(
+        found["name"], found["rows"], tuple(found["columns"]), found["content_hash"]
+    )
+
+
+def _child() -> None:
+    """``python -m evals._dataset``: a request on stdin, the rows (or the error) on stdout."""
+    request = orjson.loads(sys.stdin.buffer.read())
+    spec = DatasetSpec.model_validate(request["spec"])
+    try:
+        loaded = load_rows(spec, Path(request["base"]), limit=request["limit"])
+    except DatasetError as exc:
+        answer: dict[str, Any] = {"error": {"message": exc.message, "where": exc.where}}
+    else:
+        answer = {
+            "dataset": {
+                "name": loaded.name,
+                "rows": loaded.rows,
+                "columns": list(loaded.columns),
+                "content_hash": loaded.content_hash,
+            }
+        }
+    sys.stdout.buffer.write(orjson.dumps(answer, default=str))
+
+
+if __name__ == "__main__":
+    _child()

@@ -89,6 +89,7 @@ def build_plan(
     limit: int | None = None,
     only: Sequence[str] = (),
     scorer_factory: ScorerFactory | None = None,
+    isolated: bool = False,
 ) -> EvalPlan:
     """Check the whole file and resolve it into a plan.
 
@@ -99,6 +100,7 @@ def build_plan(
         limit: at most this many rows (``--limit``).
         only: run just these variants (``--variant``).
         scorer_factory: builds a scorer from its spec; the built-in registry by default.
+        isolated: load the dataset in a child process (keeps ``datasets`` out of this one).
 
     Raises:
         EvalConfigError: listing every problem found, each with its place.
@@ -107,7 +109,7 @@ def build_plan(
     problems: list[str] = []
     dataset: LoadedDataset | None = None
     try:
-        dataset = load_rows(spec.dataset, source.directory, limit=limit)
+        dataset = load_rows(spec.dataset, source.directory, limit=limit, isolated=isolated)
     except DatasetError as exc:
         path = tuple((exc.where or "dataset").split("."))
         problems.append(f"{source.where(path)}: {exc.message}")
@@ -149,6 +151,14 @@ def build_plan(
         )
     if expected is None and columns is not None and "expected" in columns:
         expected = "expected"
+    if expected is None and columns is not None:
+        for index, scorer in enumerate(scorers):
+            if getattr(scorer, "expects", False):
+                problems.append(
+                    f"{source.where(('scorers', index))}: {scorer.name} compares with the "
+                    "expected output, but the dataset has no `expected` column: set "
+                    "dataset.expected to the column holding it (or give the scorer a value)"
+                )
     if dataset is not None and not dataset.rows:
         problems.append(f"{source.where(('dataset',))}: the dataset has no rows")
     if problems:

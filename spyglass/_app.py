@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from evals import RunStore, eval_api
 from gateway import (
     Access,
     Endpoints,
@@ -43,8 +44,8 @@ from tracing import ApiError, TraceStore, trace_api
 from ._db import check_store, create_store_engine, upgrade_store
 from ._settings import Settings
 from ._tracing import build_tracing
-from ._usage import spend_source, usage_api
 from ._ui import install_ui
+from ._usage import spend_source, usage_api
 from ._version import __version__
 
 log = logging.getLogger("spyglass")
@@ -239,6 +240,7 @@ def create_app(
     app.include_router(prompt_api(prompt_store))
     app.include_router(keys_api(access))
     app.include_router(usage_api(engine, key_store))
+    app.include_router(eval_api(RunStore(engine)))
     install_ui(app, store)
     app.fast_routes = {
         (method, route.path): route.endpoint

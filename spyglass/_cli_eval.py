@@ -9,7 +9,7 @@ The eval modules (datasets, the app, the statistics) are imported inside the com
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -160,7 +160,12 @@ def run_command(
             baseline = store.resolve(baseline)
         models = _models(settings, server)
         plan = build_plan(
-            source, prompts=PromptStore(engine), models=models, limit=limit, only=variant or ()
+            source,
+            prompts=PromptStore(engine),
+            models=models,
+            limit=limit,
+            only=variant or (),
+            isolated=True,
         )
         for name in thresholds:
             if name not in {s.name for s in plan.scorers}:
@@ -169,9 +174,20 @@ def run_command(
 
         from ._version import __version__
 
-        runs = start_runs(plan, store, tool_version=__version__, tags=tag or ())
+        def create() -> Sequence[RunHandle]:
+            return start_runs(plan, store, tool_version=__version__, tags=tag or ())
+
         code = _run_and_report(
-            settings, engine, store, plan, runs, server, not no_cache, output, thresholds, baseline
+            settings,
+            engine,
+            store,
+            plan,
+            create,
+            server,
+            not no_cache,
+            output,
+            thresholds,
+            baseline,
         )
     raise typer.Exit(code)
 
@@ -181,7 +197,7 @@ def _run_and_report(
     engine: Engine,
     store: RunStore,
     plan: EvalPlan,
-    runs: Sequence[RunHandle],
+    runs: Sequence[RunHandle] | Callable[[], Sequence[RunHandle]],
     server: str | None,
     use_cache: bool,
     output: Path | None,
@@ -191,8 +207,15 @@ def _run_and_report(
     from ._cli_eval_render import RunProgress, comparison_table
     from ._eval_session import execute_runs
 
-    label = f"{plan.name}: {len(runs)} variant(s) x {len(plan.dataset.rows)} row(s)"
-    err.print(f"[dim]runs: {', '.join(r.id for r in runs)}[/]", highlight=False)
+    label = f"{plan.name}: {len(plan.variants)} variant(s) x {len(plan.dataset.rows)} row(s)"
+    started: list[RunHandle] = []
+
+    def announce() -> Sequence[RunHandle]:
+        handles = runs() if callable(runs) else runs
+        started.extend(handles)
+        err.print(f"[dim]runs: {', '.join(r.id for r in handles)}[/]", highlight=False)
+        return handles
+
     with RunProgress(label) as progress:
         try:
             asyncio.run(
@@ -200,7 +223,7 @@ def _run_and_report(
                     settings,
                     engine,
                     plan,
-                    runs,
+                    announce,
                     server=server,
                     use_cache=use_cache,
                     on_start=progress.start,
@@ -208,8 +231,10 @@ def _run_and_report(
                 )
             )
         except KeyboardInterrupt:
-            ids = " ".join(r.id for r in runs)
-            fail(f"interrupted: finish with `spyglass eval resume {runs[0].id}` ({ids})", 130)
+            ids = " ".join(r.id for r in started)
+            first = started[0].id if started else "RUN_ID"
+            fail(f"interrupted: finish with `spyglass eval resume {first}` ({ids})", 130)
+    runs = started
     finished = store.runs(ids=[r.id for r in runs])
     order = {r.id: i for i, r in enumerate(runs)}
     finished.sort(key=lambda r: order[r["id"]])
@@ -374,7 +399,9 @@ def resume_command(
             out.print(f"run {run['id']} is finished: nothing to resume")
             return
         source = _stored_source(siblings)
-        plan = build_plan(source, prompts=PromptStore(engine), models=_models(settings, server))
+        plan = build_plan(
+            source, prompts=PromptStore(engine), models=_models(settings, server), isolated=True
+        )
         if plan.dataset.content_hash != run["dataset_hash"]:
             fail(
                 "the dataset changed since the run started: it cannot be resumed "
@@ -419,7 +446,10 @@ def rerun_command(
     with _store(config, migrate=True) as (settings, engine, store), _errors():
         run = store.run(run_id)
         plan = build_plan(
-            _stored_source([run]), prompts=PromptStore(engine), models=_models(settings, server)
+            _stored_source([run]),
+            prompts=PromptStore(engine),
+            models=_models(settings, server),
+            isolated=True,
         )
         if plan.dataset.content_hash != run["dataset_hash"]:
             err.print(

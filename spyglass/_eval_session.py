@@ -94,22 +94,27 @@ async def execute_runs(
     settings: Settings,
     engine: Engine,
     plan: EvalPlan,
-    runs: Sequence[RunHandle],
+    runs: Sequence[RunHandle] | Callable[[], Sequence[RunHandle]],
     *,
     server: str | None,
     use_cache: bool,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[RowOutcome], None] | None = None,
-) -> None:
-    """Run ``runs`` of ``plan`` to completion through the gateway."""
+) -> Sequence[RunHandle]:
+    """Run ``runs`` of ``plan`` to completion through the gateway; returns them.
+
+    ``runs`` may be a function creating them: it is called once the gateway is ready, so a
+    new run's clock does not include the gateway's start-up.
+    """
     from evals import RunStore, execute
 
     async with open_gateway(
         settings, engine, server=server, concurrency=plan.settings.concurrency
     ) as gateway:
+        handles = runs() if callable(runs) else runs
         await execute(
             plan,
-            runs,
+            handles,
             RunStore(engine),
             gateway.http,
             tracer_provider=gateway.tracer_provider,
@@ -117,3 +122,4 @@ async def execute_runs(
             on_start=on_start,
             on_result=on_result,
         )
+    return handles

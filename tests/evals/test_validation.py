@@ -148,3 +148,20 @@ def test_registry_prompt_resolved_and_pinned(tmp_path: Path) -> None:
     )
     assert variant.spec is not None and variant.spec["prompt"] == "greet/1"
     engine.dispose()
+
+
+def test_a_scorer_needing_the_expected_output_without_one(tmp_path: Path) -> None:
+    path = tmp_path / "noexp.yaml"
+    path.write_text(
+        "dataset: {rows: [{q: hi, answer: hi}]}\n"
+        "variants: [{prompt: {template: '{{q}}'}, model: echo}]\n"
+        "scorers:\n  - type: exact_match\n"
+    )
+    with pytest.raises(EvalConfigError, match=r"noexp\.yaml:4: scorers\[0\]: .*dataset.expected"):
+        plan_of(path)
+    path.write_text(
+        path.read_text().replace(
+            "{rows: [{q: hi, answer: hi}]}", "{rows: [{q: hi, answer: hi}], expected: answer}"
+        )
+    )
+    assert plan_of(path) is not None
