@@ -134,6 +134,7 @@ def run_eval(workdir: Path, spec: Path) -> dict[str, Any]:
         "COLUMNS": "120",
     }
     started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         [
             str(PYTHON),
@@ -168,6 +169,8 @@ def run_eval(workdir: Path, spec: Path) -> dict[str, Any]:
     stdout, stderr = process.communicate()
     wall = time.perf_counter() - started
     sampler.join()
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if process.returncode != 0:
         sys.exit(f"eval run failed ({process.returncode}):\n{stdout}\n{stderr}")
     line = next(x for x in stderr.splitlines() if x.startswith("runs: "))
@@ -175,6 +178,7 @@ def run_eval(workdir: Path, spec: Path) -> dict[str, Any]:
     others = [mb for pid, mb in peaks.items() if pid != process.pid]
     return {
         "wall": wall,
+        "cpu": cpu,
         "ids": ids,
         "peak_mb": peaks.get(process.pid),
         "child_peak_mb": max(others) if others else None,
@@ -401,7 +405,10 @@ def main() -> None:
             f"run:          {figures['run_s']:.2f} s  ({figures['run_s'] / ideal:.2f}x ideal; "
             f"target <= {target:.2f} s)  {verdict(ok)}"
         )
-        print(f"command:      {first['wall']:.2f} s  (process start, imports and store included)")
+        print(
+            f"command:      {first['wall']:.2f} s  (process start, imports and store included); "
+            f"CPU {first['cpu']:.2f} s (the eval and its children)"
+        )
         complete = figures["finished"] and figures["results"] == calls and not figures["errors"]
         results.append(complete)
         print(
@@ -441,7 +448,11 @@ def main() -> None:
                         f"({fig['wall'] / ideal:.2f}x ideal), peak RSS {peak_text}, "
                         f"exit {fig['rc']}"
                     )
-    print("overall:", verdict(all(results)))
+    load = os.getloadavg()
+    print(
+        f"overall: {verdict(all(results))}  (load average {load[0]:.1f} / {load[1]:.1f} on "
+        f"{os.cpu_count()} cores: other work on the machine slows every figure)"
+    )
     if args.strict and not all(results):
         sys.exit(1)
 
