@@ -95,7 +95,7 @@ def parse_ref(ref: str, field: str = "prompt") -> PromptRef:
     if at:
         return PromptRef(check_name(name, field), label=check_label(label, field))
     head, slash, tail = ref.rpartition("/")
-    if slash and tail.isdigit():
+    if slash and tail.isascii() and tail.isdigit():
         version = int(tail)
         if version < 1:
             raise InvalidPromptError(f"{field}: versions start at 1", field=field)
@@ -110,17 +110,24 @@ def content_hash(
     tools: Any,
     response_format: Any,
 ) -> str:
-    """What makes two versions the same prompt: pushing an identical one is a no-op."""
-    canonical = orjson.dumps(
-        {
-            "template": template,
-            "engine": engine,
-            "model_config": model_config,
-            "tools": tools,
-            "response_format": response_format,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    """What makes two versions the same prompt: pushing an identical one is a no-op.
+
+    Raises:
+        InvalidPromptError: a value JSON cannot hold exactly (an integer beyond 64 bits).
+    """
+    try:
+        canonical = orjson.dumps(
+            {
+                "template": template,
+                "engine": engine,
+                "model_config": model_config,
+                "tools": tools,
+                "response_format": response_format,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+    except TypeError as exc:  # orjson refuses integers beyond 64 bits
+        raise InvalidPromptError(f"prompt content cannot be stored: {exc}") from None
     return hashlib.sha256(canonical).hexdigest()
 
 

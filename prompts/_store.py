@@ -488,7 +488,7 @@ class PromptStore:
 
 
 def _ref_in(name: str, which: str | int) -> PromptRef:
-    if isinstance(which, int) or str(which).isdigit():
+    if isinstance(which, int) or (str(which).isascii() and str(which).isdigit()):
         return PromptRef(name, version=int(which))
     return PromptRef(name, label=check_label(which, "version"))
 
