@@ -144,7 +144,12 @@ class Endpoints:
 
     async def _read_json(self, request: Request) -> dict[str, Any]:
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        if (
+            length is not None
+            and length.isascii()
+            and length.isdigit()
+            and int(length) > self.max_body
+        ):
             raise self._too_large()
         if length is not None:
             raw = await request.body()

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import Engine, case, func, select
 
 from gateway import GatewayError, KeyStore
@@ -74,9 +75,7 @@ def usage_api(engine: Engine, keys: KeyStore) -> APIRouter:
                 param="group_by",
             )
             error.error_type = "invalid_request_error"
-            from fastapi.responses import ORJSONResponse
-
-            return ORJSONResponse(error.to_dict(), status_code=400)
+            return Response(orjson.dumps(error.to_dict()), 400, media_type="application/json")
         return {"data": await asyncio.to_thread(usage_rows, engine, keys, groups, days, key, team)}
 
     return router

@@ -386,3 +386,9 @@ async def test_deployment_limits_hold_across_replicas_with_redis(
         assert answer.json()["error"]["code"] == "rate_limit_exceeded"
         assert "at its limit of 2 rpm (shared by replicas)" in answer.json()["error"]["message"]
         assert 1 <= int(answer.headers["retry-after"]) <= 60
+
+
+async def test_usage_rejects_an_unknown_grouping(app: httpx.AsyncClient) -> None:
+    answer = await app.get("/api/usage", headers=ADMIN, params={"group_by": "key,colour"})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "group_by"
