@@ -17,7 +17,7 @@ from spyglass._db import create_store_engine, upgrade_store
 from tests.conftest import Server
 from tracing import TraceStore
 
-from .seed import seed_prompts, seed_traces
+from .seed import ECHO_MODEL, seed_evals, seed_prompts, seed_traces
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -53,22 +53,23 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def _start(directory: Path, seeded: bool) -> Server:
+def _start(directory: Path, seeded: bool, env: dict[str, str] | None = None) -> Server:
     home = directory / "home"
     home.mkdir(parents=True)
-    if seeded:
-        engine = create_store_engine(f"sqlite:///{home / 'spyglass.db'}")
-        upgrade_store(engine)
-        seed_traces(TraceStore(engine))
-        engine.dispose()
     config = directory / "spyglass.yaml"
-    config.write_text(yaml.safe_dump({"model_list": []}))
+    config.write_text(yaml.safe_dump({"model_list": [ECHO_MODEL]}))
     # The server inherits os.environ: the developer's own SPYGLASS_* settings must not leak in.
     saved = {
         name: os.environ.pop(name) for name in list(os.environ) if name.startswith("SPYGLASS_")
     }
     try:
-        return Server(config, directory / "server.log", {"SPYGLASS_HOME": str(home)})
+        if seeded:
+            engine = create_store_engine(f"sqlite:///{home / 'spyglass.db'}")
+            upgrade_store(engine)
+            seed_traces(TraceStore(engine))
+            engine.dispose()
+            seed_evals(directory, config, {"SPYGLASS_HOME": str(home)})
+        return Server(config, directory / "server.log", {"SPYGLASS_HOME": str(home), **(env or {})})
     finally:
         os.environ.update(saved)
 
@@ -164,3 +165,16 @@ def shot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+MASTER_KEY = "sk-master-e2e-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with a master key: every /api call needs a key; the pages stay public."""
+    running = _start(
+        tmp_path_factory.mktemp("auth"), seeded=False, env={"SPYGLASS_MASTER_KEY": MASTER_KEY}
+    )
+    yield running
+    running.stop()

@@ -4,7 +4,11 @@ through every kind of stored value."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -418,4 +422,71 @@ def seed_prompts(base_url: str) -> None:
             assert response.status_code == 201, response.text
 
 
-__all__ = ["BIG_SPANS", "SESSION", "seed_prompts", "seed_traces", "sid", "tid"]
+# The model the seeded evals call: the built-in mock provider answers with the prompt itself.
+ECHO_MODEL = {"model_name": "echo", "litellm_params": {"model": "mock/echo", "mock_mode": "echo"}}
+EVAL_EXPERIMENT = "helpdesk-answers"
+EVAL_ROWS = [
+    {"question": "Where is my order A-1001?", "expected": "order"},
+    {"question": f"{XSS_SCRIPT} Can I get a refund?", "expected": "refund"},
+    {"question": "Can I change my delivery address?", "expected": "address"},
+    {"question": "Do you ship to Canada?", "expected": "yes"},
+    {"question": f"{XSS_IMG} please cancel my plan", "expected": "cancel"},
+    {"question": "How long does shipping take?", "expected": "3 days"},
+    {"question": "Is there a student discount?", "expected": "discount"},
+    {"question": f"Reset my password {XSS_SVG}", "expected": "password"},
+    {"question": "What are your opening hours?", "expected": XSS_IMG},
+]
+EVAL_FILE = {
+    "name": EVAL_EXPERIMENT,
+    "description": "Which prompt answers customers with the right words, briefly?",
+    "dataset": {"rows": EVAL_ROWS},
+    "variants": [
+        {"name": "terse", "prompt": {"template": "{{question}}"}, "model": "echo"},
+        {
+            "name": "hinted",
+            "prompt": {
+                "template": [
+                    {"role": "system", "content": "You answer customers briefly."},
+                    {"role": "user", "content": "{{question}} (mention: {{expected}})"},
+                ]
+            },
+            "model": "echo",
+        },
+        {"name": "polite", "prompt": {"template": "Kindly answer: {{question}}"}, "model": "echo"},
+    ],
+    "scorers": [
+        {"type": "icontains", "name": "mentions"},
+        {"type": "length", "name": "brief", "max": 60},
+        {"type": "similarity"},
+    ],
+}
+
+
+def seed_evals(directory: Path, config: Path, env: dict[str, str]) -> None:
+    """Run the eval CLI, as a user would, on an inline dataset against the echo model (one
+    invocation: each costs the suite several seconds)."""
+    for spec in (EVAL_FILE,):
+        path = directory / f"{spec['name']}.yaml"
+        path.write_text(orjson.dumps(spec).decode())  # JSON is YAML
+        done = subprocess.run(
+            [sys.executable, "-m", "spyglass", "eval", "run", str(path), "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+__all__ = [
+    "BIG_SPANS",
+    "ECHO_MODEL",
+    "EVAL_EXPERIMENT",
+    "SESSION",
+    "seed_evals",
+    "seed_prompts",
+    "seed_traces",
+    "sid",
+    "tid",
+]
