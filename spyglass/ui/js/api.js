@@ -1,5 +1,23 @@
-// The one place the UI talks to the server. When the master-key login lands (issue 7), the
-// credential is added here and a 401 leads to its sign-in page.
+// The one place the UI talks to the server. With a master key configured, every /api call
+// needs a key: the one signed in with is kept in sessionStorage (this tab only, gone when it
+// closes; never in a URL or a cookie) and sent as a bearer token; a 401 leads to sign-in.
+
+const KEY = "spyglass.key";
+let onUnauthorized = null;
+let who = null;
+
+/** Called (once per refusal) when the server answers 401: the sign-in page takes over. */
+export function setUnauthorizedHandler(handler) {
+  onUnauthorized = handler;
+}
+
+function storedKey() {
+  try {
+    return sessionStorage.getItem(KEY);
+  } catch {
+    return null;
+  }
+}
 
 export class ApiError extends Error {
   constructor(status, message, param) {
@@ -22,6 +40,8 @@ function query(params) {
 
 async function request(method, path, { params, body, signal } = {}) {
   const init = { method, headers: { Accept: "application/json" }, signal, credentials: "same-origin" };
+  const key = storedKey();
+  if (key) init.headers.Authorization = `Bearer ${key}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -37,9 +57,50 @@ async function request(method, path, { params, body, signal } = {}) {
   if (!response.ok) {
     const error = data?.error || {};
     const detail = typeof data?.detail === "string" ? data.detail : null;
+    if (response.status === 401) onUnauthorized?.(error.message || detail);
     throw new ApiError(response.status, error.message || detail || `${response.status} ${response.statusText}`, error.param);
   }
   return data;
+}
+
+/** Ask the server who a key is (GET /api/auth/whoami); a 401 rejects without leaving the page. */
+export async function checkKey(key) {
+  const headers = { Accept: "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch("/api/auth/whoami", { headers, credentials: "same-origin" });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const message = data?.error?.message || (typeof data?.detail === "string" ? data.detail : `${response.status} ${response.statusText}`);
+    throw new ApiError(response.status, message, data?.error?.code);
+  }
+  return data;
+}
+
+/** The signed-in key's identity ({authenticated, auth_required, role, name, ...}); cached. */
+export function whoami({ fresh = false } = {}) {
+  if (!who || fresh) who = checkKey(storedKey()).catch((error) => ({ authenticated: false, auth_required: error.status === 401, error }));
+  return who;
+}
+
+export function signIn(key, identity) {
+  sessionStorage.setItem(KEY, key);
+  who = Promise.resolve(identity);
+}
+
+export function signOut() {
+  sessionStorage.removeItem(KEY);
+  who = null;
+}
+
+/** Whether the signed-in key may change things (a viewer only reads). */
+export async function canWrite() {
+  const me = await whoami();
+  return !me.authenticated || !["viewer", "ingest"].includes(me.role);
 }
 
 export const api = {

@@ -1,5 +1,6 @@
 // The single-page app: a router over the history API, the theme, and the page modules.
 
+import { setUnauthorizedHandler, signOut, whoami } from "./api.js";
 import { h, mount } from "./dom.js";
 import { installKeys, resetKeys, toggleHelp } from "./keys.js";
 import * as traces from "./traces.js";
@@ -8,6 +9,7 @@ import * as sessions from "./sessions.js";
 import * as dashboard from "./dashboard.js";
 import * as prompts from "./prompts.js";
 import * as evals from "./evals.js";
+import * as signin from "./signin.js";
 
 const ROUTES = [
   [/^\/traces\/?$/, "traces", traces.render],
@@ -19,6 +21,7 @@ const ROUTES = [
   [/^\/prompts\/(.+)$/, "prompts", prompts.renderOne],
   [/^\/evals\/?$/, "evals", evals.renderList],
   [/^\/evals\/(.+)$/, "evals", evals.renderOne],
+  [/^\/signin\/?$/, "signin", signin.render],
 ];
 
 const main = document.getElementById("main");
@@ -111,5 +114,37 @@ document.getElementById("theme-button").addEventListener("click", () => {
 });
 document.getElementById("shortcuts-button").addEventListener("click", toggleHelp);
 
+// Sign-in: a 401 from the API opens the sign-in page, which returns to this page after.
+setUnauthorizedHandler(() => {
+  if (location.pathname.startsWith("/signin")) return;
+  signOut();
+  showIdentity();
+  navigate(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
+});
+
+/** The top bar's key: its role and name, and a sign-out button (only when keys are in use). */
+async function showIdentity() {
+  const who = document.getElementById("who");
+  const out = document.getElementById("signout-button");
+  const me = await whoami();
+  const signedIn = Boolean(me.authenticated);
+  who.hidden = !signedIn;
+  out.hidden = !signedIn;
+  document.body.classList.toggle("read-only", signedIn && ["viewer", "ingest"].includes(me.role));
+  if (!signedIn) return;
+  mount(who, h("span", { class: `badge role role-${String(me.role).replace(/[^a-z]/g, "")}`, dataset: { role: me.role } }, me.role),
+    h("span", { class: "who-name" }, me.name || me.id || ""));
+  who.title = `Signed in with ${me.name || me.id}${me.team ? ` (team ${me.team})` : ""}`;
+}
+document.getElementById("signout-button").addEventListener("click", async () => {
+  const me = await whoami();
+  signOut();
+  showIdentity();
+  if (me.auth_required) navigate("/signin", { replace: true });
+  else route();
+});
+document.addEventListener("spyglass:identity", showIdentity);
+
 installKeys(navigate);
+showIdentity();
 route();

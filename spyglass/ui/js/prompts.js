@@ -1,7 +1,7 @@
 // Prompts: the registry's list; a prompt's versions with their labels, a side-by-side diff,
 // a render preview, the traces that used a version, and moving a label.
 
-import { api, promptPath } from "./api.js";
+import { api, canWrite, promptPath } from "./api.js";
 import { h, mount, toast } from "./dom.js";
 import { fmtAgo, fmtFullTime, fmtInt } from "./format.js";
 import { jsonBlock, longText } from "./chat.js";
@@ -178,12 +178,15 @@ export async function renderOne(root, ctx) {
         toast(error.message);
       }
     };
+    // A viewer's key only reads: the control is replaced by a note rather than refused later.
+    const writable = await canWrite();
     mount(node,
       h("h2", null, "Labels"),
       current.size ? h("table", { class: "grid compact" }, h("tbody", null, [...current].map(([l, v]) => h("tr", null, h("td", null, h("span", { class: "badge label" }, l)), h("td", null, `v${v}`))))) : h("div", { class: "faint" }, "No labels yet."),
       h("h3", null, "Move a label"),
-      h("div", { class: "form-row" }, labelInput, h("datalist", { id: "label-names" }, [...current.keys()].map((l) => h("option", { value: l }))), "to", picker(target, (x) => { target = x; }, "Target version"),
-        h("button", { type: "button", class: "primary", on: { click: move } }, "Move label")),
+      writable ? h("div", { class: "form-row", dataset: { moveLabel: "" } }, labelInput, h("datalist", { id: "label-names" }, [...current.keys()].map((l) => h("option", { value: l }))), "to", picker(target, (x) => { target = x; }, "Target version"),
+        h("button", { type: "button", class: "primary", on: { click: move } }, "Move label"))
+        : h("div", { class: "read-only-note", dataset: { readOnly: "" } }, "Your key is a viewer's: it can read prompts but not move labels. Sign in with a member or admin key to move one."),
       h("h3", null, "History"), h("div", { class: "faint" }, "Loading…"));
     try {
       const history = (await api.get(`/api/prompts/${promptPath(name)}/history`)).data;
