@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._api import ApiError, trace_api
+    from ._backfill import backfill_indexes
     from ._config import TracingConfig
     from ._metrics import PipelineCollector, SpanMetrics
     from ._normalize import SPAN_KINDS, Normalized, normalize
@@ -61,6 +62,7 @@ _MODULES = {
     "TraceRecord": "._records",
     "TraceStore": "._store",
     "TracingConfig": "._config",
+    "backfill_indexes": "._backfill",
     "count_older_than": "._retention",
     "delete_older_than": "._retention",
     "get_trace": "._queries",
@@ -94,6 +96,7 @@ __all__ = [
     "TraceRecord",
     "TraceStore",
     "TracingConfig",
+    "backfill_indexes",
     "count_older_than",
     "delete_older_than",
     "get_trace",

@@ -1,7 +1,8 @@
 """The columns of the store's tables, as plain names.
 
 The write path (which also runs alone in the trace writer process) needs only these, not the
-table models; a test checks they match ``_records``.
+table models; a test checks they match ``_records``. ``search_text`` and ``attribute_tokens`` are
+not in the rows the write path is given: the store derives them (see ``_index``).
 """
 
 __all__ = ["SPAN_COLUMNS", "TRACE_COLUMNS"]
@@ -34,6 +35,8 @@ SPAN_COLUMNS = (
     "attributes",
     "events",
     "content",
+    "search_text",
+    "attribute_tokens",
 )
 
 TRACE_COLUMNS = (

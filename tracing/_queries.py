@@ -5,27 +5,27 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 from sqlalchemy import (
-    Text,
     and_,
     case,
-    cast,
     exists,
     func,
-    literal,
     literal_column,
     or_,
     select,
+    table,
     tuple_,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
+from sqlalchemy.dialects.postgresql import JSONB
 
+from ._index import facet_candidates, facet_token
 from ._records import SPANS, TRACES
 from ._store import TraceStore
 
@@ -141,67 +141,56 @@ def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
             tags = func.json_each(t.tags).table_valued("value")
             found.append(exists().where(tags.c.value == where.tag))
     for key, value in where.attributes:
-        found.append(
-            exists().where(SPANS.c.trace_id == t.trace_id, _attribute_equals(store, key, value))
-        )
+        found.append(_attribute_condition(store, key, value))
     if where.text:
-        pattern = f"%{_like(where.text.lower())}%"
-        # The raw JSON text is a cheap first test; the texts inside are the real one, so the
-        # words of the JSON's structure ("role", "user", quotes) match nothing.
-        in_content = and_(
-            func.lower(cast(SPANS.c.content, Text)).like(pattern, escape="\\"),
-            _content_text_like(store, where.text),
-        )
-        found.append(
-            exists().where(
-                SPANS.c.trace_id == t.trace_id,
-                or_(func.lower(SPANS.c.name).like(pattern, escape="\\"), in_content),
-            )
-        )
+        found.append(TRACES.c.trace_id.in_(_text_matches(store, where.text)))
     return found
 
 
-# The JSON paths of content that is text someone wrote: message parts, tool arguments and
-# results, raw inputs and outputs; never roles, types, ids or finish reasons.
-_PG_TEXT_PATHS = (
-    "$.*[*].parts[*].content",
-    "$.*[*].content",
-    "$.*[*].parts[*].response.**",
-    "$.*[*].parts[*].arguments.**",
-    "$.input_value",
-    "$.output_value",
-)
+def _text_matches(store: TraceStore, text: str) -> Any:
+    """The ids of traces with a span whose name or message text matches ``text``.
 
-
-def _content_text_like(store: TraceStore, text: str) -> Any:
+    PostgreSQL: any substring, in any case (``pg_trgm`` indexes ``spans.search_text``).
+    SQLite: the words of ``text`` in that order, the last one possibly unfinished
+    ("capital of fr"), in any case and accents (an FTS5 word index); a query without a word
+    (punctuation only) reads the spans' text instead.
+    """
     if store.dialect == "postgresql":
-        # like_regex takes only a literal: the text goes into the path as a JSON string
-        # (escaped), the path itself is a bound value, and the "q" flag matches it literally.
-        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
-        condition = f'? (@.type() == "string" && @ like_regex "{quoted}" flag "iq")'
-        return or_(
-            *(
-                func.jsonb_path_exists(
-                    SPANS.c.content, cast(literal(f"{path} {condition}", Text), JSONPATH)
-                )
-                for path in _PG_TEXT_PATHS
-            )
+        pattern = f"%{_like(text)}%"
+        return select(SPANS.c.trace_id).where(SPANS.c.search_text.ilike(pattern, escape="\\"))
+    if not _WORD.search(text):
+        pattern = f"%{_like(text.lower())}%"
+        return select(SPANS.c.trace_id).where(
+            func.lower(SPANS.c.search_text).like(pattern, escape="\\")
         )
-    leaf = func.json_tree(SPANS.c.content).table_valued("key", "value", "type", "path", "fullkey")
-    return exists(
-        select(literal_column("1"))
-        .select_from(leaf)
-        .where(
-            leaf.c.type == "text",
-            or_(
-                leaf.c.key.in_(("content", "response")),
-                leaf.c.fullkey.in_(("$.input_value", "$.output_value")),
-                leaf.c.path.like("%.arguments%"),
-                leaf.c.path.like("%.response%"),
-            ),
-            func.instr(func.lower(leaf.c.value), text.lower()) > 0,
+    # One FTS5 phrase, its last word a prefix; the tokenizer splits it as it split the text.
+    phrase = '"' + text.replace('"', '""') + '"*'
+    return _indexed_spans(f"search_text : {phrase}")
+
+
+_WORD = re.compile(r"\w")
+_SPAN_SEARCH = table("span_search")
+
+
+def _attribute_condition(store: TraceStore, key: str, value: str) -> Any:
+    """A trace has a span whose attribute ``key`` equals ``value``."""
+    candidates = facet_candidates(key, value) if store.dialect == "sqlite" else None
+    if candidates is None:
+        return exists().where(
+            SPANS.c.trace_id == TRACES.c.trace_id, _attribute_equals(store, key, value)
         )
+    tokens = " OR ".join(facet_token(key, facet) for facet in candidates)
+    return TRACES.c.trace_id.in_(_indexed_spans(f"attribute_tokens : ({tokens})"))
+
+
+def _indexed_spans(match: str) -> Any:
+    """The trace ids of the spans the SQLite full-text index finds for an FTS5 query."""
+    hits: Any = (
+        select(literal_column("rowid"))
+        .select_from(_SPAN_SEARCH)
+        .where(literal_column("span_search").op("MATCH")(match))
     )
+    return select(SPANS.c.trace_id).where(literal_column("spans.rowid").in_(hits))
 
 
 def _attribute_equals(store: TraceStore, key: str, value: str) -> Any:
@@ -213,6 +202,8 @@ def _attribute_equals(store: TraceStore, key: str, value: str) -> Any:
         number = None
     if number is not None and math.isfinite(number):
         candidates.append(int(number) if number.is_integer() else number)
+        if value.lstrip("-").isdigit():  # exact beyond a float's precision
+            candidates.append(int(value))
     if value in ("true", "false"):
         candidates.append(value == "true")
     if store.dialect == "postgresql":
@@ -278,7 +269,7 @@ def get_trace(
         raise QueryError("limit", "expected 1 to 10000")
     if len(trace_id) != 32 or not _is_hex(trace_id):
         raise QueryError("trace_id", "expected 32 hexadecimal characters")
-    query = select(SPANS).where(SPANS.c.trace_id == trace_id)
+    query = select(*_SPAN_FIELDS).where(SPANS.c.trace_id == trace_id)
     if parent_span_id is not None:
         if len(parent_span_id) != 16 or not _is_hex(parent_span_id):
             raise QueryError("parent", "expected 16 hexadecimal characters")
@@ -298,6 +289,10 @@ def get_trace(
         next_cursor = _encode_cursor([spans[-1]["start_ns"], spans[-1]["span_id"]])
     summary = dict(summary_row._mapping) if summary_row is not None else None
     return summary, spans, next_cursor
+
+
+# What a span is shown with: its row, less the text the search index is built from.
+_SPAN_FIELDS = [c for c in SPANS.columns if c.name not in ("search_text", "attribute_tokens")]
 
 
 def _is_hex(text: str) -> bool:

@@ -58,6 +58,12 @@ class SpanRecord(SQLModel, table=True):
     )
     events: list[Any] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     content: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    search_text: str | None = Field(
+        default=None, sa_type=Text, description="name and message text, for text search"
+    )
+    attribute_tokens: str | None = Field(
+        default=None, sa_type=Text, description="SQLite: attribute facets, for attr= filters"
+    )
 
 
 class TraceRecord(SQLModel, table=True):

@@ -81,6 +81,7 @@ def delete_older_than(
             ids = list(connection.scalars(oldest))
             if not ids:
                 break
+            # On SQLite a trigger takes the spans out of the full-text index as they go.
             spans = connection.execute(delete(SPANS).where(SPANS.c.trace_id.in_(ids))).rowcount
             traces = connection.execute(delete(TRACES).where(TRACES.c.trace_id.in_(ids))).rowcount
         total += traces

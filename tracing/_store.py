@@ -15,10 +15,14 @@ from sqlalchemy import Engine
 
 from ._columns import SPAN_COLUMNS as _SPAN_COLUMNS
 from ._columns import TRACE_COLUMNS as _TRACE_COLUMNS
+from ._index import attribute_tokens, search_text
 
 __all__ = ["TraceStore"]
 
 _JSON_COLUMNS = {"attributes", "events", "content"}
+# The columns a row carries; the store derives the last two, for the search indexes.
+_ROW_COLUMNS = _SPAN_COLUMNS[:-2]
+assert _SPAN_COLUMNS[-2:] == ("search_text", "attribute_tokens")
 
 
 def _json(value: Any) -> str | None:
@@ -63,10 +67,15 @@ class TraceStore:
             if not new_rows:
                 cursor.close()
                 return 0
+            tokens = self.dialect == "sqlite"  # PostgreSQL has a GIN index on attributes
             params = [
-                tuple(
-                    _json(row.get(name)) if name in _JSON_COLUMNS else row.get(name)
-                    for name in _SPAN_COLUMNS
+                (
+                    *(
+                        _json(row.get(name)) if name in _JSON_COLUMNS else row.get(name)
+                        for name in _ROW_COLUMNS
+                    ),
+                    search_text(row["name"], row.get("content")),
+                    attribute_tokens(row["attributes"]) if tokens else None,
                 )
                 for row in new_rows
             ]
