@@ -6,7 +6,9 @@ import asyncio
 import time
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query
+from starlette.responses import Response
 
 from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
 from ._shapes import span_json, trace_json
@@ -51,6 +53,12 @@ def _time_ns(value: str | None, param: str) -> int | None:
     return int(number * 10**9)
 
 
+def _json(body: bytes) -> Response:
+    """A JSON response encoded by orjson in the worker thread: a page of a big trace is
+    megabytes, which FastAPI's encoder would walk value by value on the event loop."""
+    return Response(body, media_type="application/json")
+
+
 def trace_api(store: TraceStore) -> APIRouter:
     """The routes, bound to a store. Blocking queries run in worker threads."""
     router = APIRouter(prefix="/api", tags=["traces"])
@@ -80,7 +88,7 @@ def trace_api(store: TraceStore) -> APIRouter:
         sort: Literal["start", "duration", "cost"] = "start",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Traces, newest first (or by duration or cost), filtered, one page at a time."""
         attributes = []
         for pair in attr or []:
@@ -106,13 +114,15 @@ def trace_api(store: TraceStore) -> APIRouter:
             attributes=attributes,
             text=q,
         )
+
+        def page() -> bytes:
+            rows, next_cursor = list_traces(store, where, sort=sort, limit=limit, cursor=cursor)
+            return orjson.dumps({"data": [trace_json(r) for r in rows], "next_cursor": next_cursor})
+
         try:
-            rows, next_cursor = await asyncio.to_thread(
-                list_traces, store, where, sort=sort, limit=limit, cursor=cursor
-            )
+            return _json(await asyncio.to_thread(page))
         except QueryError as error:
             raise _bad(error) from None
-        return {"data": [trace_json(r) for r in rows], "next_cursor": next_cursor}
 
     @router.get("/traces/{trace_id}")
     async def trace(
@@ -120,26 +130,30 @@ def trace_api(store: TraceStore) -> APIRouter:
         parent: Annotated[str | None, Query(description="only the children of this span")] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """A trace's summary and its spans in start order, paged (or one span's children)."""
-        try:
-            summary, spans, next_cursor = await asyncio.to_thread(
-                get_trace,
-                store,
-                trace_id.lower(),
-                parent_span_id=parent,
-                limit=limit,
-                cursor=cursor,
+
+        def page() -> bytes | None:
+            summary, spans, next_cursor = get_trace(
+                store, trace_id.lower(), parent_span_id=parent, limit=limit, cursor=cursor
             )
+            if summary is None:
+                return None
+            return orjson.dumps(
+                {
+                    "trace": trace_json(summary),
+                    "spans": [span_json(s) for s in spans],
+                    "next_cursor": next_cursor,
+                }
+            )
+
+        try:
+            body = await asyncio.to_thread(page)
         except QueryError as error:
             raise _bad(error) from None
-        if summary is None:
+        if body is None:
             raise ApiError(404, f"no trace {trace_id}", "trace_id")
-        return {
-            "trace": trace_json(summary),
-            "spans": [span_json(s) for s in spans],
-            "next_cursor": next_cursor,
-        }
+        return _json(body)
 
     @router.get("/sessions")
     async def sessions(
