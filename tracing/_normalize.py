@@ -160,7 +160,7 @@ def normalize(
         partials.append(_read_genai_deprecated(attributes, events))
     if prefixes & _OPENINFERENCE_ROOTS:
         partials.append(_read_openinference(attributes))
-    if prefixes & _OPENLLMETRY_ROOTS:
+    if prefixes & _OPENLLMETRY_ROOTS and _has_openllmetry_keys(attributes, prefixes):
         partials.append(_read_openllmetry(attributes))
     for partial in partials:
         for key, value in partial.items():
@@ -201,6 +201,30 @@ _DEPRECATED_GENAI_KEYS = (
     "gen_ai.prompt",
     "gen_ai.completion",
 )
+
+
+# The keys OpenLLMetry writes under gen_ai.* that the current conventions do not.
+_OPENLLMETRY_GENAI_KEYS = frozenset(
+    {
+        "gen_ai.usage.cache_read_input_tokens",
+        "gen_ai.usage.reasoning_tokens",
+        "gen_ai.user",
+    }
+)
+
+
+def _has_openllmetry_keys(attributes: Attributes, prefixes: set[str]) -> bool:
+    """Whether a span carries anything ``_read_openllmetry`` reads: every GenAI semconv span
+    has ``gen_ai.*`` keys, but only OpenLLMetry's have these (``gen_ai.prompt.0.content``)."""
+    if "traceloop" in prefixes or "llm" in prefixes:
+        return True
+    for key in attributes:
+        if key in _OPENLLMETRY_GENAI_KEYS or (
+            key.startswith(("gen_ai.prompt.", "gen_ai.completion."))
+            and key[key.index(".", 7) + 1 : key.index(".", 7) + 2].isdigit()
+        ):
+            return True
+    return False
 
 
 def _infer_kind(name: str, found: Mapping[str, Any]) -> tuple[str, str | None]:

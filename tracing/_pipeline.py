@@ -233,6 +233,8 @@ class StoreExporter(SpanExporter):
         self._stopping = threading.Event()
         self.written = 0
         self.write_errors = 0
+        self._in_flight: list[dict[str, Any]] | None = None
+        self._flight_lock = threading.RLock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         rows = []
@@ -257,6 +259,39 @@ class StoreExporter(SpanExporter):
                 log.warning("span metrics failed: %s", type(exc).__name__)
                 if os.environ.get("PYTEST_CURRENT_TEST"):
                     raise
+        if not isinstance(self.store, ProcessWriter):
+            return self._write(rows)
+        # Pipelined: the child writes this batch while the next one is converted here. The
+        # previous batch is stored first (retried until it is), so batches are written in
+        # order and at most one is in flight.
+        with self._flight_lock:
+            if not self._finish_in_flight():
+                return SpanExportResult.FAILURE
+            try:
+                self.store.send(rows)
+                self._in_flight = rows
+                return SpanExportResult.SUCCESS
+            except Exception as exc:
+                self.write_errors += 1
+                log.warning("trace store unavailable (%s); retrying", type(exc).__name__)
+            return self._write(rows)
+
+    def _finish_in_flight(self) -> bool:
+        """Wait for the batch the writer process is storing; retry it if that failed."""
+        with self._flight_lock:
+            rows, self._in_flight = self._in_flight, None
+            if rows is None or not isinstance(self.store, ProcessWriter):
+                return True
+            try:
+                self.written += self.store.collect()
+                return True
+            except Exception as exc:
+                self.write_errors += 1
+                log.warning("trace store unavailable (%s); retrying", type(exc).__name__)
+            return self._write(rows) == SpanExportResult.SUCCESS
+
+    def _write(self, rows: list[dict[str, Any]]) -> SpanExportResult:
+        """Write a batch, retrying with backoff while the store is unavailable."""
         backoff = 0.1
         while True:
             try:
@@ -278,12 +313,14 @@ class StoreExporter(SpanExporter):
                 backoff = min(backoff * 2, self._max_backoff)
 
     def shutdown(self) -> None:
-        self._stopping.set()
+        self._stopping.set()  # first: a batch that cannot be stored is dropped, not retried
+        self._finish_in_flight()
         if isinstance(self.store, ProcessWriter):
             self.store.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        """Wait until the batch in flight (if any) is stored."""
+        return self._finish_in_flight()
 
 
 class QueueProcessor(SpanProcessor):
@@ -381,6 +418,14 @@ class QueueProcessor(SpanProcessor):
                 log.exception("exporter failed; %d spans lost", len(batch))
                 if os.environ.get("PYTEST_CURRENT_TEST"):
                     raise
+        # An exporter may still be writing the last batch (the writer process): idle means
+        # stored, so that a flush is followed by queries that see every span.
+        try:
+            self.exporter.force_flush()
+        except Exception:
+            log.exception("exporter failed to flush")
+            if os.environ.get("PYTEST_CURRENT_TEST"):
+                raise
         self._idle.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

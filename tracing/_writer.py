@@ -78,6 +78,7 @@ class ProcessWriter:
         self._lock = threading.Lock()
         self._process: Any = None
         self._connection: Connection | None = None
+        self._pending = False  # a batch was sent and its answer not yet received
 
     def _ensure(self) -> Connection:
         if self._process is not None and self._process.poll() is None and self._connection:
@@ -106,10 +107,37 @@ class ProcessWriter:
         """Store the rows; returns how many were new. Raises StoreWriteError."""
         if not rows:
             return 0
+        self.send(rows)
+        return self.collect()
+
+    def send(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Start storing the rows and return at once; ``collect`` gets the outcome.
+
+        The caller can prepare its next batch while the child writes this one. One batch at
+        a time: each ``send`` is followed by a ``collect``.
+        """
         with self._lock:
+            if self._pending:
+                raise RuntimeError("collect() the batch in flight before sending another")
             connection = self._ensure()
             try:
                 connection.send(list(rows))
+            except (EOFError, OSError) as exc:
+                self._stop_child()
+                raise StoreWriteError(f"the trace writer process stopped ({exc!r})") from None
+            self._pending = True
+
+    def collect(self) -> int:
+        """Wait for the batch in flight; returns how many of its rows were new (0 if none
+        was sent). Raises StoreWriteError: the batch may then be sent again."""
+        with self._lock:
+            if not self._pending:
+                return 0
+            self._pending = False
+            connection = self._connection
+            try:
+                if connection is None:
+                    raise EOFError("no writer process")
                 answer = connection.recv()
             except (EOFError, OSError) as exc:
                 self._stop_child()
@@ -121,6 +149,7 @@ class ProcessWriter:
     def _stop_child(self) -> None:
         process, connection = self._process, self._connection
         self._process = self._connection = None
+        self._pending = False
         if connection is not None:
             try:
                 connection.send(None)

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,17 @@ def load(url: str, stop: threading.Event, answered: list[tuple[str, str]]) -> No
                 answered.append((trace_id, parent_id))
 
 
+def stored_traces(path: Path) -> int:
+    """How many traces the store holds (0 before it exists or is migrated)."""
+    if not path.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(path, timeout=1)) as connection:
+            return int(connection.execute("SELECT count(*) FROM traces").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def schema(path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     with sqlite3.connect(path) as connection:
         return (
@@ -349,8 +361,13 @@ def test_kill_9_under_load_leaves_a_whole_sqlite_store(
     threads = [threading.Thread(target=load, args=(server.url, stop, answered)) for _ in range(8)]
     for thread in threads:
         thread.start()
+    path = tmp_path / "home" / "spyglass.db"
     try:
         time.sleep(2)
+        # On a busy machine the writer may not have committed yet: kill once it has.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not stored_traces(path):
+            time.sleep(0.2)
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(10)
     finally:
@@ -359,7 +376,6 @@ def test_kill_9_under_load_leaves_a_whole_sqlite_store(
             thread.join(10)
     assert len(answered) > 100
 
-    path = tmp_path / "home" / "spyglass.db"
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         counts = dict(connection.execute("SELECT trace_id, span_count FROM traces").fetchall())

@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import Engine
 
 from spyglass._db import create_store_engine, downgrade_store, upgrade_store
 from tests.tracing.helpers import make_span
-from tracing import ProcessWriter, StoreWriteError, TraceStore, get_trace
+from tracing import ProcessWriter, StoreExporter, StoreWriteError, TraceStore, get_trace
 from tracing._convert import span_to_row
 
 FACTORY = "spyglass._db:create_store_engine"
@@ -65,6 +66,39 @@ def test_a_crashed_child_is_replaced(url: str, engine: Engine) -> None:
     finally:
         writer.close()
     assert TraceStore(engine).write(rows(2, 2)) == 0
+
+
+def test_one_batch_is_written_while_the_next_is_prepared(url: str, engine: Engine) -> None:
+    writer = ProcessWriter(url, FACTORY)
+    try:
+        writer.send(rows(4, 3))  # returns before the child has written it
+        with pytest.raises(RuntimeError, match="collect"):
+            writer.send(rows(5, 3))
+        assert writer.collect() == 3
+        assert writer.collect() == 0  # nothing in flight
+    finally:
+        writer.close()
+    assert TraceStore(engine).write(rows(4, 3)) == 0
+
+
+def test_the_exporter_retries_a_batch_whose_pipelined_write_failed(
+    url: str, engine: Engine
+) -> None:
+    writer = ProcessWriter(url, FACTORY)
+    exporter = StoreExporter(writer)
+    try:
+        spans = [make_span(6, 1, None, "agent", 0, 5), make_span(6, 2, 1, "step", 1, 2)]
+        assert exporter.export(spans) == SpanExportResult.SUCCESS  # in flight
+        writer._process.kill()  # the child dies before answering
+        writer._process.wait(5)
+        # Collecting sees the failure and writes the batch again (stored once, whether or not
+        # the child had committed it before it died).
+        assert exporter.force_flush()
+        assert exporter.write_errors == 1
+    finally:
+        exporter.shutdown()
+    summary, _, _ = get_trace(TraceStore(engine), f"{6:032x}")
+    assert summary is not None and summary["span_count"] == 2
 
 
 def test_database_errors_reach_the_caller(tmp_path: Path) -> None:
