@@ -9,14 +9,22 @@ The eval modules (datasets, the app, the statistics) are imported inside the com
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._cli_common import EXIT_INVALID, EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, safe
+from ._cli_common import ConfigOption, err, fail, out
+from ._cli_eval_support import (
+    models_of,
+    open_store,
+    print_json,
+    public,
+    reporting_errors,
+    stored_source,
+    thresholds_of,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -44,71 +52,6 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write a report: .json, .csv, .html or .xml (JUnit)."),
 ]
-
-
-@contextmanager
-def _store(config: Path | None, *, migrate: bool) -> Iterator[tuple[Any, Engine, RunStore]]:
-    """The settings, the store's engine (migrated when asked) and the run store."""
-    from evals import RunStore
-
-    from ._db import create_store_engine, upgrade_store
-
-    settings = load(config)
-    try:
-        engine = create_store_engine(settings.database_url_value())
-        if migrate:
-            upgrade_store(engine)
-    except Exception as exc:
-        fail(f"cannot open the store: {type(exc).__name__}: {safe(exc)}", EXIT_NOT_FOUND)
-    try:
-        yield settings, engine, RunStore(engine)
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Eval errors end the command with their message, no traceback."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from evals import EvalConfigError, EvalError, RunNotFoundError
-
-    try:
-        yield
-    except EvalConfigError as exc:
-        fail(str(exc), EXIT_INVALID)
-    except RunNotFoundError as exc:
-        fail(str(exc), EXIT_NOT_FOUND)
-    except EvalError as exc:
-        fail(str(exc), EXIT_INVALID)
-    except SQLAlchemyError as exc:
-        fail(f"cannot read the store: {type(exc).__name__}: {safe(exc)}", EXIT_NOT_FOUND)
-
-
-def _thresholds(pairs: Sequence[str]) -> dict[str, float]:
-    found = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            found[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            fail(f"--fail-under: expected SCORER=VALUE, e.g. exact=0.8 (got {pair!r})")
-    return found
-
-
-def _models(settings: Any, server: str | None) -> set[str]:
-    if server is None:
-        return {entry.model_name for entry in settings.model_list}
-    import httpx
-
-    from ._eval_session import server_models
-
-    try:
-        return server_models(server)
-    except (httpx.HTTPError, ValueError) as exc:
-        fail(f"--server: cannot list the models of {server}: {type(exc).__name__}: {exc}")
 
 
 @eval_app.command("run")
@@ -148,17 +91,17 @@ def run_command(
     from evals import EvalSource, build_plan
     from prompts import PromptStore
 
-    thresholds = _thresholds(fail_under or [])
-    with _errors():
+    thresholds = thresholds_of(fail_under or [])
+    with reporting_errors():
         source = EvalSource.read(file)
         if concurrency is not None:
             source.values.setdefault("settings", {})
             if isinstance(source.values["settings"], dict):
                 source.values["settings"]["concurrency"] = concurrency
-    with _store(config, migrate=True) as (settings, engine, store), _errors():
+    with open_store(config, migrate=True) as (settings, engine, store), reporting_errors():
         if baseline is not None:
             baseline = store.resolve(baseline)
-        models = _models(settings, server)
+        models = models_of(settings, server)
         plan = build_plan(
             source,
             prompts=PromptStore(engine),
@@ -297,7 +240,7 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List tracked runs, newest first."""
-    with _store(config, migrate=False) as (_settings, engine, store), _errors():
+    with open_store(config, migrate=False) as (_settings, engine, store), reporting_errors():
         from sqlalchemy import inspect
 
         if not inspect(engine).has_table("eval_runs"):
@@ -305,7 +248,7 @@ def list_command(
         else:
             runs = store.runs(experiment=experiment, limit=limit)
     if as_json:
-        _print_json({"runs": [_public(run) for run in runs]})
+        print_json({"runs": [public(run) for run in runs]})
         return
     if not runs:
         out.print("no eval runs yet: try `spyglass eval run FILE`")
@@ -315,18 +258,6 @@ def list_command(
     out.print(runs_table(runs))
 
 
-def _public(run: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in run.items() if k != "spec"}
-
-
-def _print_json(value: Any) -> None:
-    import sys
-
-    import orjson
-
-    sys.stdout.write(orjson.dumps(value, default=str).decode() + "\n")
-
-
 @eval_app.command("show")
 def show_command(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id (or its start).")],
@@ -334,11 +265,11 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show a run: its params, metrics and results."""
-    with _store(config, migrate=True) as (_settings, _engine, store), _errors():
+    with open_store(config, migrate=True) as (_settings, _engine, store), reporting_errors():
         run = store.run(run_id)
         results = store.results(run["id"])
     if as_json:
-        _print_json({**_public(run), "results": results})
+        print_json({**public(run), "results": results})
         return
     from ._cli_eval_render import show_run
 
@@ -357,7 +288,7 @@ def compare_command(
         fail("compare: give at least two run ids")
     from evals import compare_runs
 
-    with _store(config, migrate=True) as (_settings, _engine, store), _errors():
+    with open_store(config, migrate=True) as (_settings, _engine, store), reporting_errors():
         runs = [store.run(run_id) for run_id in run_ids]
         comparison = None
         if len(runs) == 2:
@@ -365,9 +296,9 @@ def compare_command(
                 runs[0], store.results(runs[0]["id"]), runs[1], store.results(runs[1]["id"])
             )
     if as_json:
-        _print_json(
+        print_json(
             {
-                "runs": [_public(r) for r in runs],
+                "runs": [public(r) for r in runs],
                 "comparison": comparison.to_dict() if comparison else None,
             }
         )
@@ -390,7 +321,7 @@ def resume_command(
     from evals import RunHandle, build_plan
     from prompts import PromptStore
 
-    with _store(config, migrate=True) as (settings, engine, store), _errors():
+    with open_store(config, migrate=True) as (settings, engine, store), reporting_errors():
         run = store.run(run_id)
         siblings = [
             r for r in store.runs(invocation=run["invocation"]) if r["status"] != "finished"
@@ -398,9 +329,9 @@ def resume_command(
         if not siblings:
             out.print(f"run {run['id']} is finished: nothing to resume")
             return
-        source = _stored_source(siblings)
+        source = stored_source(siblings)
         plan = build_plan(
-            source, prompts=PromptStore(engine), models=_models(settings, server), isolated=True
+            source, prompts=PromptStore(engine), models=models_of(settings, server), isolated=True
         )
         if plan.dataset.content_hash != run["dataset_hash"]:
             fail(
@@ -413,20 +344,6 @@ def resume_command(
             settings, engine, store, plan, handles, server, True, output, {}, None
         )
     raise typer.Exit(code)
-
-
-def _stored_source(runs: Sequence[dict[str, Any]]) -> Any:
-    """An eval source rebuilt from stored runs' specs (their variants, pinned)."""
-    from evals import EvalSource
-
-    spec = runs[0]["spec"]
-    values = {
-        key: spec[key]
-        for key in ("name", "description", "dataset", "scorers", "settings")
-        if spec.get(key) is not None
-    }
-    values["variants"] = [r["spec"]["variants"][0] for r in runs]
-    return EvalSource(spec.get("file", "stored run"), values, {}, Path(spec["directory"]))
 
 
 @eval_app.command("rerun")
@@ -443,12 +360,12 @@ def rerun_command(
 
     from ._version import __version__
 
-    with _store(config, migrate=True) as (settings, engine, store), _errors():
+    with open_store(config, migrate=True) as (settings, engine, store), reporting_errors():
         run = store.run(run_id)
         plan = build_plan(
-            _stored_source([run]),
+            stored_source([run]),
             prompts=PromptStore(engine),
-            models=_models(settings, server),
+            models=models_of(settings, server),
             isolated=True,
         )
         if plan.dataset.content_hash != run["dataset_hash"]:
@@ -474,7 +391,7 @@ def tag_command(
     config: ConfigOption = None,
 ) -> None:
     """Set a run's tags and notes (the only things a finished run lets change)."""
-    with _store(config, migrate=True) as (_settings, _engine, store), _errors():
+    with open_store(config, migrate=True) as (_settings, _engine, store), reporting_errors():
         full = store.resolve(run_id)
         store.annotate(full, tags=tags, notes=notes)
     out.print(f"run {full} updated")
