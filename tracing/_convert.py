@@ -210,8 +210,17 @@ def _any_value(value: Any) -> Any:
     return getattr(value, which)
 
 
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
 def _attributes(pairs: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: _any_value(kv.value) for kv in pairs}
+    found = {}
+    for kv in pairs:
+        value = kv.value
+        which = value.WhichOneof("value")
+        # Scalars inline: this runs for every attribute of every span received.
+        found[kv.key] = getattr(value, which) if which in _SCALARS else _any_value(value)
+    return found
 
 
 def otlp_to_spans(request: Any) -> tuple[list[ReadableSpan], list[str]]:

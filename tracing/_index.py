@@ -100,8 +100,9 @@ def _is_facet_key(key: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=65536)
 def facet_token(key: str, facet: str) -> str:
-    """The full-text index's word for one facet."""
+    """The full-text index's word for one facet (cached: most facets repeat span after span)."""
     return "f" + hashlib.blake2b(f"{key}\x00{facet}".encode(), digest_size=8).hexdigest()
 
 
