@@ -148,27 +148,42 @@ def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
 
 
 def _text_matches(store: TraceStore, text: str) -> Any:
-    """The ids of traces with a span whose name or message text matches ``text``.
+    """The ids of traces with a span whose name or message text matches ``text``: its words in
+    that order, the last one possibly unfinished ("capital of fr"), in any case.
 
-    PostgreSQL: any substring, in any case (``pg_trgm`` indexes ``spans.search_text``).
-    SQLite: the words of ``text`` in that order, the last one possibly unfinished
-    ("capital of fr"), in any case and accents (an FTS5 word index); a query without a word
-    (punctuation only) reads the spans' text instead.
+    Both databases index the words of ``spans.search_text`` (SQLite: FTS5; PostgreSQL: a GIN
+    index on its ``simple`` tsvector). A query without a word (punctuation only) reads the
+    spans' text instead.
     """
-    if store.dialect == "postgresql":
-        pattern = f"%{_like(text)}%"
-        return select(SPANS.c.trace_id).where(SPANS.c.search_text.ilike(pattern, escape="\\"))
-    if not _WORD.search(text):
+    words = _WORDS.findall(text.lower())
+    if not words:
         pattern = f"%{_like(text.lower())}%"
         return select(SPANS.c.trace_id).where(
             func.lower(SPANS.c.search_text).like(pattern, escape="\\")
         )
+    if store.dialect == "postgresql":
+        query = " <-> ".join(f"'{word}'" for word in words) + ":*"
+        simple: Any = literal_column("'simple'::regconfig")
+        hits = (
+            select(SPANS.c.trace_id)
+            .where(
+                func.to_tsvector(simple, SPANS.c.search_text).op("@@")(
+                    func.to_tsquery(simple, query)
+                )
+            )
+            # Found first, then their traces: left to itself the planner walks the newest
+            # traces testing each one's spans, taking ~0.5 s when 1% of the traces match.
+            .cte("text_hits")
+            .prefix_with("MATERIALIZED")
+        )
+        return select(hits.c.trace_id)
     # One FTS5 phrase, its last word a prefix; the tokenizer splits it as it split the text.
     phrase = '"' + text.replace('"', '""') + '"*'
     return _indexed_spans(f"search_text : {phrase}")
 
 
-_WORD = re.compile(r"\w")
+# Words as both indexes split text: letters and digits; anything else separates them.
+_WORDS = re.compile(r"[^\W_]+")
 _SPAN_SEARCH = table("span_search")
 
 
