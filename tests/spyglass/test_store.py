@@ -24,7 +24,7 @@ from tests.conftest import running_app
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store' / 'spyglass.db'}"
-    url: str = request.getfixturevalue("pg_database")
+    url: str = request.getfixturevalue("pg_own_database")
     return url
 
 
