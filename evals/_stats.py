@@ -95,17 +95,17 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     if n == 0:
         return Estimate(None, None, None, 0)
     import numpy as np
-    from scipy import stats
+    from scipy import special
 
     data = np.asarray(values, dtype=float)
     mean = float(data.mean())
     if n == 1:
         return Estimate(mean, None, None, 1)
-    sem = float(stats.sem(data))
+    sem = float(data.std(ddof=1)) / math.sqrt(n)
     if sem == 0:
         return Estimate(mean, mean, mean, n)
-    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
-    return Estimate(mean, float(low), float(high), n)
+    t = float(special.stdtrit(n - 1, 0.5 + confidence / 2))
+    return Estimate(mean, mean - t * sem, mean + t * sem, n)
 
 
 def pass_rate_ci(passed: Sequence[bool], confidence: float = 0.95) -> Estimate:
@@ -113,11 +113,15 @@ def pass_rate_ci(passed: Sequence[bool], confidence: float = 0.95) -> Estimate:
     n = len(passed)
     if n == 0:
         return Estimate(None, None, None, 0)
-    from scipy import stats
+    from scipy import special
 
     k = sum(1 for p in passed if p)
-    interval = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return Estimate(k / n, float(interval.low), float(interval.high), n)
+    z = float(special.ndtri(0.5 + confidence / 2))
+    share = k / n
+    denominator = 1 + z * z / n
+    center = (share + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / denominator
+    return Estimate(share, max(0.0, center - half), min(1.0, center + half), n)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -143,9 +147,11 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> PairedTest:
     difference = (only_b - only_a) / n if n else 0.0
     if only_a + only_b == 0:
         return PairedTest(difference, 1.0, n)
-    from scipy import stats
+    from scipy import special
 
-    p_value = float(stats.binomtest(only_b, only_a + only_b, 0.5).pvalue)
+    # At one half the binomial is symmetric: the two-sided p doubles the smaller tail.
+    discordant = only_a + only_b
+    p_value = 2 * float(special.bdtr(min(only_a, only_b), discordant, 0.5))
     return PairedTest(difference, min(p_value, 1.0), n)
 
 
