@@ -56,6 +56,7 @@ _PAGES = (
     "/prompts/{name:path}",
     "/evals",
     "/evals/{rest:path}",
+    "/keys",
     "/signin",
 )
 

@@ -51,7 +51,7 @@ export function resetKeys() {
   listHandler = null;
 }
 
-const JUMPS = { t: "/traces", s: "/sessions", d: "/dashboard", p: "/prompts", e: "/evals" };
+const JUMPS = { t: "/traces", s: "/sessions", d: "/dashboard", p: "/prompts", e: "/evals", k: "/keys" };
 
 export function installKeys(navigate) {
   let prefix = false;
@@ -97,7 +97,7 @@ const HELP = [
   ["Enter", "open the selected row"],
   ["← / →", "collapse / expand the selected span"],
   ["/", "focus the search or query bar"],
-  ["g t", "Traces"], ["g s", "Sessions"], ["g d", "Dashboard"], ["g p", "Prompts"], ["g e", "Evals"],
+  ["g t", "Traces"], ["g s", "Sessions"], ["g d", "Dashboard"], ["g p", "Prompts"], ["g e", "Evals"], ["g k", "Keys (admins)"],
   ["Esc", "leave a field, close this help"],
   ["?", "this help"],
 ];

@@ -10,6 +10,7 @@ import * as dashboard from "./dashboard.js";
 import * as prompts from "./prompts.js";
 import * as evals from "./evals.js";
 import * as signin from "./signin.js";
+import * as apikeys from "./apikeys.js";
 
 const ROUTES = [
   [/^\/traces\/?$/, "traces", traces.render],
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^\/prompts\/(.+)$/, "prompts", prompts.renderOne],
   [/^\/evals\/?$/, "evals", evals.renderList],
   [/^\/evals\/(.+)$/, "evals", evals.renderOne],
+  [/^\/keys\/?$/, "keys", apikeys.render],
   [/^\/signin\/?$/, "signin", signin.render],
 ];
 
@@ -131,6 +133,7 @@ async function showIdentity() {
   who.hidden = !signedIn;
   out.hidden = !signedIn;
   document.body.classList.toggle("read-only", signedIn && ["viewer", "ingest"].includes(me.role));
+  document.querySelectorAll("[data-admin-only]").forEach((node) => { node.hidden = !apikeys.isAdmin(me); });
   if (!signedIn) return;
   mount(who, h("span", { class: `badge role role-${String(me.role).replace(/[^a-z]/g, "")}`, dataset: { role: me.role } }, me.role),
     h("span", { class: "who-name" }, me.name || me.id || ""));
