@@ -19,6 +19,7 @@ from ._gateway import Gateway, check_config, uses_passthrough
 from ._keys import KeyInfo, KeyRecord, KeySettingsError, KeyStore, hash_key
 from ._keys_api import keys_api
 from ._limits import MemoryLimiter, RedisLimiter
+from ._openapi import v1_openapi_paths
 from ._router import Router, RouterFailure
 from .errors import (
     AuthenticationError,
@@ -65,4 +66,5 @@ __all__ = [
     "parse_period",
     "unknown_keys",
     "uses_passthrough",
+    "v1_openapi_paths",
 ]

@@ -37,6 +37,7 @@ from gateway import (
     RedisLimiter,
     error_response,
     keys_api,
+    v1_openapi_paths,
 )
 from prompts import PromptApiError, PromptClient, PromptStore, prompt_api
 from tracing import ApiError, TraceStore, trace_api
@@ -279,8 +280,27 @@ def create_app(
         body = await asyncio.to_thread(prometheus_client.generate_latest, registry)
         return Response(body, media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
+    _describe_v1(app)
     _install_error_handlers(app)
     return app
+
+
+def _describe_v1(app: FastAPI) -> None:
+    """Merge the gateway's description of ``/v1`` (plain routes, not FastAPI's) into
+    ``/api/openapi.json``, with the bearer key every route takes when a master key is set."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema["paths"] = {**v1_openapi_paths(), **schema["paths"]}
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["bearer"] = {"type": "http", "scheme": "bearer"}
+            schema["security"] = [{"bearer": []}, {}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _redis_client(url: str | None) -> Any:
