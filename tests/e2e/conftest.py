@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
 VIEWER_TIMEZONE = "Asia/Kolkata"  # not the machine's: times must follow the browser's zone
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Path:
     """Debian's chromium, installed with apt when missing; a clear failure when impossible."""
     if not CHROMIUM.exists():
@@ -74,7 +74,7 @@ def _start(directory: Path, seeded: bool, env: dict[str, str] | None = None) -> 
         os.environ.update(saved)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Serving the seeded store: agent turns, retries, errors, XSS payloads, a 50k-span trace."""
     running = _start(tmp_path_factory.mktemp("seeded"), seeded=True)
@@ -85,7 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A fresh install: nothing recorded yet."""
     running = _start(tmp_path_factory.mktemp("empty"), seeded=False)
@@ -93,7 +93,7 @@ def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -170,7 +170,7 @@ def shot(page: Any, name: str) -> Path:
 MASTER_KEY = "sk-master-e2e-0123456789abcdef"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with a master key: every /api call needs a key; the pages stay public."""
     running = _start(
