@@ -44,6 +44,9 @@ def create_store_engine(url: str) -> Engine:
         # and safe against corruption on a crash.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoint every ~40 MB of WAL rather than 4 MB: a page the trace writer changes in
+        # many batches is copied to the database once per checkpoint (~10% of its CPU).
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
