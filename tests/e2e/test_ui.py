@@ -77,11 +77,14 @@ def test_traces_list_facets_query_bar_and_keyboard(page: Any, server: Server) ->
     query.press("Enter")
     expect(page).to_have_url(re.compile(r"model=gpt-4o-mini"))
     expect(page.locator(".chip", has_text="model:gpt-4o-mini")).to_be_visible()
-    assert set(table.locator("tbody tr td:nth-child(7)").all_inner_texts()) == {"gpt-4o-mini"}
+    models = table.locator("tbody tr td:nth-child(7)")
+    expect(models.first).to_have_text("gpt-4o-mini")  # the filtered page has arrived
+    assert set(models.all_inner_texts()) == {"gpt-4o-mini"}
     # The filter state is in the URL: a reload shows the same view.
     page.reload()
     expect(page.locator(".chip", has_text="status:error")).to_be_visible()
-    assert set(table.locator("tbody tr td:nth-child(7)").all_inner_texts()) == {"gpt-4o-mini"}
+    expect(models.first).to_have_text("gpt-4o-mini")
+    assert set(models.all_inner_texts()) == {"gpt-4o-mini"}
 
     page.goto(server.url + "/traces?q=support")
     expect(table.locator("tbody tr")).to_have_count(3)
