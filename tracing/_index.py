@@ -100,9 +100,11 @@ def _is_facet_key(key: str) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def facet_token(key: str, facet: str) -> str:
-    """The full-text index's word for one facet (cached: most facets repeat span after span)."""
+    """The full-text index's word for one facet (cached: most facets repeat span after span;
+    a small cache, as unique values such as response ids would fill a big one, ~200 bytes
+    each, in the writer process's memory)."""
     return "f" + hashlib.blake2b(f"{key}\x00{facet}".encode(), digest_size=8).hexdigest()
 
 
