@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Annotated, Any, Literal
 
@@ -33,9 +34,10 @@ def _time_ns(value: str | None, param: str) -> int | None:
     """Seconds, milliseconds or nanoseconds since the epoch, or ISO 8601."""
     if value is None or value == "":
         return None
+    digits = value.lstrip("-")
     try:
         # Integers are read exactly: a float cannot hold nanoseconds since the epoch.
-        number: float = int(value) if value.lstrip("-").isdigit() else float(value)
+        number: float = int(value) if digits.isascii() and digits.isdigit() else float(value)
     except ValueError:
         from datetime import UTC, datetime, timedelta
 
@@ -46,11 +48,17 @@ def _time_ns(value: str | None, param: str) -> int | None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)  # a time without an offset is UTC, not local
         return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+    if not math.isfinite(number):
+        raise ApiError(400, "expected epoch seconds or an ISO 8601 time", param)
     if number > 1e17:
-        return int(number)
-    if number > 1e11:
-        return int(number * 10**6)
-    return int(number * 10**9)
+        ns = int(number)
+    elif number > 1e11:
+        ns = int(number * 10**6)
+    else:
+        ns = int(number * 10**9)
+    if not -(2**63) <= ns < 2**63:  # what the store's 64-bit columns hold
+        raise ApiError(400, "time out of range", param)
+    return ns
 
 
 def _json(body: bytes) -> Response:

@@ -217,8 +217,9 @@ def _attribute_equals(store: TraceStore, key: str, value: str) -> Any:
         number = None
     if number is not None and math.isfinite(number):
         candidates.append(int(number) if number.is_integer() else number)
-        if value.lstrip("-").isdigit():  # exact beyond a float's precision
-            candidates.append(int(value))
+        digits = value.lstrip("-")
+        if digits.isascii() and digits.isdigit() and abs(int(value)) < 2**63:
+            candidates.append(int(value))  # exact beyond a float's precision
     if value in ("true", "false"):
         candidates.append(value == "true")
     if store.dialect == "postgresql":

@@ -625,3 +625,16 @@ async def test_both_tracers_record_the_same_spans(settings_from: Any, tracer: st
     assert server["attributes"]["gen_ai.usage.input_tokens"] == server["input_tokens"] > 0
     assert client_span["attributes"]["spyglass.attempt"] == 1
     assert detail["trace"]["llm_count"] == 1
+
+
+@pytest.mark.parametrize("value", ["1e100", "-1e100", "inf", "nan", "99999999999999999999999", "²"])
+async def test_times_out_of_range_answer_400(
+    settings_from: Callable[..., Settings], value: str
+) -> None:
+    async with serving(settings_from(CONFIG)) as (client, _state):
+        for param in ("start", "end"):
+            answer = await client.get("/api/traces", params={param: value})
+            assert answer.status_code == 400, (param, value, answer.text)
+            assert answer.json()["error"]["param"] == param
+        attr = await client.get("/api/traces", params={"attr": f"x=9{'9' * 30}"})
+        assert attr.status_code == 200
