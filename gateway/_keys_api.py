@@ -42,9 +42,7 @@ class CreateKey(BaseModel):
 def _error(exc: GatewayError) -> Response:
     import orjson
 
-    return Response(
-        orjson.dumps(exc.to_dict()), exc.status_code, exc.headers, "application/json"
-    )
+    return Response(orjson.dumps(exc.to_dict()), exc.status_code, exc.headers, "application/json")
 
 
 def keys_api(access: Access) -> APIRouter:
@@ -94,9 +92,7 @@ def keys_api(access: Access) -> APIRouter:
     @router.get("/keys")
     async def list_keys(team: str | None = None, include_revoked: bool = False) -> Any:
         """Keys (never the keys themselves), newest first."""
-        keys = await asyncio.to_thread(
-            store.list_keys, team=team, include_revoked=include_revoked
-        )
+        keys = await asyncio.to_thread(store.list_keys, team=team, include_revoked=include_revoked)
         return {"data": [k.to_dict() for k in keys]}
 
     @router.get("/keys/{key_id}", response_model=None)

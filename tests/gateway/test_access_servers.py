@@ -25,7 +25,9 @@ def model(**params: object) -> dict[str, object]:
     return {"model_name": "m", "litellm_params": {"model": "mock/m", **params}}
 
 
-def test_two_replicas_share_one_rate_limit(serve: Callable[..., Server], pg_own_database: str) -> None:
+def test_two_replicas_share_one_rate_limit(
+    serve: Callable[..., Server], pg_own_database: str
+) -> None:
     config = {
         "master_key": MASTER,
         "database_url": pg_own_database,
