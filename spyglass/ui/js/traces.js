@@ -116,7 +116,7 @@ export async function render(root, ctx) {
   const sortSelect = h("select", { "aria-label": "Sort" }, [["start", "Newest"], ["duration", "Slowest"], ["cost", "Costliest"]].map(([v, t]) => h("option", { value: v, selected: v === state.sort }, t)));
   const liveToggle = h("button", { type: "button", class: "ghost live on", title: "New traces appear as they arrive" }, h("span", { class: "pulse" }), "Live");
   const tbody = h("tbody");
-  const widths = [128, null, 64, 80, 104, 76, 140, 120, 100, 58];
+  const widths = [150, null, 64, 80, 104, 76, 140, 120, 100, 58];
   const table = h("table", { class: "grid fixed", dataset: { list: "traces" } },
     h("colgroup", null, widths.map((w) => { const col = h("col"); if (w) col.style.width = `${w}px`; return col; })),
     h("thead", null, h("tr", null, ["Time", "Name", "Status", "Duration", "Tokens", "Cost", "Model", "Session", "User", "Spans"].map((c, i) =>
