@@ -4,7 +4,7 @@ An eval file (YAML) names a dataset, the variants to compare (prompt x model x p
 scorers. ``EvalSource.read`` parses it, ``build_plan`` checks all of it against the gateway's
 models, the prompt registry and the dataset before any call, ``start_runs`` records the runs
 and ``execute`` calls, scores, traces and writes every row. ``RunStore`` reads the tracked
-runs back; ``eval_api`` serves them as JSON.
+runs back; ``eval_api`` serves them as JSON; ``log_to_mlflow`` copies them to MLflow.
 """
 
 from ._api import eval_api
@@ -12,6 +12,7 @@ from ._client import CallError, CallResult, GatewayClient, Throttle
 from ._compare import RunComparison, ScorerComparison, compare_runs
 from ._dataset import LoadedDataset, load_rows
 from ._metrics import run_metrics
+from ._mlflow import log_to_mlflow, require_mlflow
 from ._outputs import FORMATS, render_report, write_report
 from ._plan import EvalPlan, Variant, build_plan
 from ._records import CacheRecord, ExperimentRecord, ResultRecord, RunRecord
@@ -84,6 +85,7 @@ __all__ = [
     "eval_api",
     "execute",
     "load_rows",
+    "log_to_mlflow",
     "mcnemar",
     "mean_ci",
     "paired_bootstrap",
@@ -92,6 +94,7 @@ __all__ = [
     "percentile",
     "registered_scorers",
     "render_report",
+    "require_mlflow",
     "run_metrics",
     "scorer",
     "start_runs",

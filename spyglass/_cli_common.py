@@ -62,6 +62,6 @@ def load(config: Path | None, **overrides: Any) -> Any:
     return settings
 
 
-def safe(exc: Exception) -> str:
-    """An exception's text without URLs' passwords."""
+def safe(exc: Exception | str) -> str:
+    """An exception's (or a URL's) text without URLs' passwords."""
     return re.sub(r"://([^:/@]+):([^@]+)@", r"://\1:***@", str(exc))[:300]

@@ -17,6 +17,8 @@ import typer
 
 from ._cli_common import ConfigOption, err, fail, out
 from ._cli_eval_support import (
+    check_mlflow,
+    log_mlflow,
     models_of,
     open_store,
     print_json,
@@ -47,6 +49,14 @@ ServerOption = Annotated[
 ]
 NoCacheOption = Annotated[
     bool, typer.Option("--no-cache", help="Call the models even when an answer is cached.")
+]
+MlflowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow-uri",
+        metavar="URI",
+        help="Also log the runs to this MLflow tracking server (needs the mlflow extra).",
+    ),
 ]
 OutputOption = Annotated[
     Path | None,
@@ -86,8 +96,10 @@ def run_command(
     tag: Annotated[
         list[str] | None, typer.Option("--tag", help="Tag the runs; repeatable.")
     ] = None,
+    mlflow_uri: MlflowOption = None,
 ) -> None:
     """Run an eval file: every variant over every row, scored and tracked."""
+    check_mlflow(mlflow_uri)
     from evals import EvalSource, build_plan
     from prompts import PromptStore
 
@@ -131,6 +143,7 @@ def run_command(
             output,
             thresholds,
             baseline,
+            mlflow_uri,
         )
     raise typer.Exit(code)
 
@@ -146,6 +159,7 @@ def _run_and_report(
     output: Path | None,
     thresholds: dict[str, float],
     baseline: str | None,
+    mlflow_uri: str | None = None,
 ) -> int:
     from ._cli_eval_render import RunProgress, comparison_table
     from ._eval_session import execute_runs
@@ -202,6 +216,8 @@ def _run_and_report(
         results = {run["id"]: store.results(run["id"]) for run in finished}
         kind = write_report(output, finished, results)
         err.print(f"wrote {kind} report to {output}", highlight=False)
+    if mlflow_uri is not None:
+        log_mlflow(mlflow_uri, store, finished)
     return code
 
 
@@ -316,8 +332,10 @@ def resume_command(
     config: ConfigOption = None,
     server: ServerOption = None,
     output: OutputOption = None,
+    mlflow_uri: MlflowOption = None,
 ) -> None:
     """Finish an interrupted eval: rows already written are not run again."""
+    check_mlflow(mlflow_uri)
     from evals import RunHandle, build_plan
     from prompts import PromptStore
 
@@ -341,7 +359,7 @@ def resume_command(
         by_name = {v.name: v for v in plan.variants}
         handles = [RunHandle(r["id"], by_name[r["variant"]]) for r in siblings]
         code = _run_and_report(
-            settings, engine, store, plan, handles, server, True, output, {}, None
+            settings, engine, store, plan, handles, server, True, output, {}, None, mlflow_uri
         )
     raise typer.Exit(code)
 
@@ -353,8 +371,10 @@ def rerun_command(
     server: ServerOption = None,
     no_cache: NoCacheOption = False,
     output: OutputOption = None,
+    mlflow_uri: MlflowOption = None,
 ) -> None:
     """Run a run again exactly: same dataset, prompt version, model, params and scorers."""
+    check_mlflow(mlflow_uri)
     from evals import build_plan, start_runs
     from prompts import PromptStore
 
@@ -378,7 +398,17 @@ def rerun_command(
             err.print(f"same dataset as run {run['id']} ({run['dataset_hash'][:12]})")
         runs = start_runs(plan, store, tool_version=__version__, tags=[f"rerun:{run['id']}"])
         code = _run_and_report(
-            settings, engine, store, plan, runs, server, not no_cache, output, {}, run["id"]
+            settings,
+            engine,
+            store,
+            plan,
+            runs,
+            server,
+            not no_cache,
+            output,
+            {},
+            run["id"],
+            mlflow_uri,
         )
     raise typer.Exit(code)
 

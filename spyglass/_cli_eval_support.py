@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._cli_common import EXIT_INVALID, EXIT_NOT_FOUND, fail, load, safe
+from ._cli_common import EXIT_INVALID, EXIT_NOT_FOUND, err, fail, load, safe
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from evals import RunStore
 
 __all__ = [
+    "check_mlflow",
+    "log_mlflow",
     "models_of",
     "open_store",
     "print_json",
@@ -117,3 +119,36 @@ def stored_source(runs: Sequence[dict[str, Any]]) -> Any:
     }
     values["variants"] = [r["spec"]["variants"][0] for r in runs]
     return EvalSource(spec.get("file", "stored run"), values, {}, Path(spec["directory"]))
+
+
+def check_mlflow(uri: str | None) -> None:
+    """With ``--mlflow-uri``, end the command (exit 2) before any call if mlflow is missing."""
+    if uri is None:
+        return
+    from evals import EvalConfigError, require_mlflow
+
+    try:
+        require_mlflow()
+    except EvalConfigError as exc:
+        fail(str(exc), EXIT_INVALID)
+
+
+def log_mlflow(uri: str, store: RunStore, runs: Sequence[dict[str, Any]]) -> None:
+    """Copy the finished runs to MLflow; a failure is a warning (the runs are stored already)."""
+    from rich.markup import escape
+
+    from evals import log_to_mlflow
+
+    results = {run["id"]: store.results(run["id"]) for run in runs}
+    try:
+        ids = log_to_mlflow(uri, runs, results)
+    except Exception as exc:
+        err.print(
+            f"[yellow]warning:[/] could not log to MLflow at {escape(safe(uri))}: "
+            f"{type(exc).__name__}: {escape(safe(exc))}; the runs are kept in Spyglass "
+            f"({', '.join(run['id'] for run in runs)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    err.print(f"logged to MLflow at {escape(safe(uri))}: {', '.join(ids)}", highlight=False)

@@ -198,7 +198,7 @@ def test_eval_help_and_list_do_not_import_litellm(gateway_config: Path) -> None:
             "import sys\nfrom spyglass._cli import app\n"
             f"sys.argv = ['spyglass', *{args!r}]\n"
             "try:\n    app()\nexcept SystemExit:\n    pass\n"
-            "heavy = {'litellm', 'datasets', 'scipy', 'numpy'}\n"
+            "heavy = {'litellm', 'datasets', 'scipy', 'numpy', 'mlflow', 'pandas'}\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
         )
         result = subprocess.run(
