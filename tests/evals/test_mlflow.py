@@ -29,8 +29,12 @@ def invoke(*args: str) -> Any:
 
 
 def test_runs_are_logged_to_mlflow(
-    gateway_config: Path, eval_file: Callable[..., Path], tmp_path: Path
+    gateway_config: Path,
+    eval_file: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # a sqlite store keeps its artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     path = eval_file(
         variants=[
