@@ -9,6 +9,9 @@ import { jsonBlock, longText, renderContent } from "./chat.js";
 import { setKeyHandler } from "./keys.js";
 
 const ROW = 26;
+// Span kinds as their badges spell them: short, but still words.
+const KIND_BADGES = { retriever: "retr", embedding: "embed", reranker: "rerank", guardrail: "guard", evaluator: "eval" };
+const kindBadge = (kind) => KIND_BADGES[kind] || kind.slice(0, 5);
 const OVERSCAN = 12;
 const EXPAND_ALL_UNDER = 2000; // bigger traces open with their first two levels expanded
 
@@ -100,7 +103,7 @@ export async function render(root, ctx) {
     const width = Math.max((spans.duration_ms[i] / total) * 100, 0.15);
     const kind = String(spans.kind[i] || "span").replace(/[^a-z_]/g, "");
     const label = h("div", { class: "span-label" }, caretFor(i),
-      h("span", { class: `kind kind-${kind}` }, kind.slice(0, 5)),
+      h("span", { class: `kind kind-${kind}`, title: kind }, kindBadge(kind)),
       h("span", { class: "nm", title: spans.name[i] }, spans.name[i]),
       spans.attempt[i] ? h("span", { class: "attempt-badge" }, "attempt") : null,
       spans.status[i] === "error" ? h("span", { class: "dot error", title: "error" }) : null,
@@ -218,7 +221,7 @@ export async function render(root, ctx) {
 
     const sections = [];
     sections.push(h("div", { class: "detail-title" },
-      h("span", { class: `kind kind-${kind}` }, kind.slice(0, 5)), h("h2", { class: "nm" }, span.name),
+      h("span", { class: `kind kind-${kind}`, title: kind }, kindBadge(kind)), h("h2", { class: "nm" }, span.name),
       h("span", { class: `badge ${span.status === "error" ? "error" : span.status === "ok" ? "ok" : ""}` }, span.status),
       span.is_attempt ? h("span", { class: "attempt-badge" }, `attempt ${span.attributes?.["spyglass.attempt"] ?? ""}`) : null));
     sections.push(h("div", { class: "stats" },
