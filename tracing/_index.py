@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from ._content import is_content_key
+
 __all__ = [
     "FACET_VALUE_CHARS",
     "attribute_facets",
@@ -38,24 +40,6 @@ __all__ = [
 # nobody filters on them by equality; a filter naming such a value reads the spans instead.
 FACET_VALUE_CHARS = 256
 
-# Message content, kept whole in attributes and indexed as text: never a facet, however short.
-_CONTENT_KEYS = frozenset(
-    {
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-        "gen_ai.system_instructions",
-        "gen_ai.tool.definitions",
-        "gen_ai.tool.call.arguments",
-        "gen_ai.tool.call.result",
-        "gen_ai.prompt",
-        "gen_ai.completion",
-        "input.value",
-        "output.value",
-        "traceloop.entity.input",
-        "traceloop.entity.output",
-    }
-)
-_CONTENT_PREFIXES = ("llm.input_messages.", "llm.output_messages.")
 
 _TEXT_KEYS = frozenset({"content", "response"})
 _NESTED_TEXT_KEYS = frozenset({"arguments", "response"})
@@ -93,11 +77,8 @@ def attribute_facets(attributes: Mapping[str, Any]) -> list[tuple[str, str]]:
 @functools.lru_cache(maxsize=4096)
 def _is_facet_key(key: str) -> bool:
     """Keys repeat from span to span, so the answer is cached."""
-    return (
-        len(key) <= FACET_VALUE_CHARS
-        and key not in _CONTENT_KEYS
-        and not key.startswith(_CONTENT_PREFIXES)
-    )
+    # Message content is indexed as text: never a facet, however short.
+    return len(key) <= FACET_VALUE_CHARS and not is_content_key(key)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -26,6 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ._content import CONTENT_ATTRIBUTES, is_content_key
 from ._convert import span_to_row
 from ._store import TraceStore
 from ._writer import ProcessWriter
@@ -44,27 +45,6 @@ __all__ = [
 
 log = logging.getLogger("spyglass.tracing")
 
-# Attributes that hold message content in the conventions we read.
-CONTENT_ATTRIBUTES = (
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.tool.definitions",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-    "gen_ai.prompt",
-    "gen_ai.completion",
-    "input.value",
-    "output.value",
-    "traceloop.entity.input",
-    "traceloop.entity.output",
-)
-_CONTENT_PREFIXES = (
-    "llm.input_messages.",
-    "llm.output_messages.",
-    "gen_ai.prompt.",
-    "gen_ai.completion.",
-)
 _SECRET_KEY = re.compile(
     r"(^|[._-])(authorization|api[_-]?key|apikey|secret|password|passwd|access[_-]?token|"
     r"refresh[_-]?token|x-api-key|cookie)$",
@@ -93,7 +73,7 @@ _KEEP, _CONTENT, _SECRET = 0, 1, 2
 @functools.lru_cache(maxsize=4096)
 def _classify(key: str) -> int:
     """What an attribute key holds; keys repeat across spans, so this is cached."""
-    if key in CONTENT_ATTRIBUTES or key.startswith(_CONTENT_PREFIXES):
+    if is_content_key(key):
         return _CONTENT
     if _SECRET_KEY.search(key) and not key.endswith("tokens"):
         return _SECRET

@@ -248,3 +248,36 @@ async def test_a_prompt_without_a_model_needs_one_in_the_request(
     )
     assert ok.status_code == 200
     assert sent(upstream)["messages"] == [{"role": "user", "content": "Hi A"}]
+
+
+async def test_the_prompt_version_is_kept_when_content_capture_is_off(
+    settings_from: Callable[..., Settings], upstream: respx.Router
+) -> None:
+    settings = settings_from(
+        {
+            "model_list": [
+                {
+                    "model_name": "echo",
+                    "litellm_params": {"model": "mock/echo", "mock_mode": "echo"},
+                }
+            ],
+            "tracing": {"capture_content": False},
+        }
+    )
+    async with running_app(settings) as app:
+        await app.post(
+            "/api/prompts/private/versions",
+            json={"template": "Secret: {{text}}", "model_config": {"model": "echo"}},
+        )
+        answer = await app.post(
+            "/v1/chat/completions",
+            json={"prompt": {"name": "private", "variables": {"text": "hush"}}},
+        )
+        assert answer.status_code == 200
+        trace = await stored_trace(app, answer.headers["x-spyglass-trace-id"])
+        server = next(s for s in trace["spans"] if s["parent_span_id"] is None)
+        assert server["attributes"]["gen_ai.prompt.name"] == "private"
+        assert server["attributes"]["gen_ai.prompt.version"] == "1"
+        assert "hush" not in json.dumps(trace)  # the content itself is not kept
+        listed = (await app.get("/api/traces", params={"prompt": "private/1"})).json()["data"]
+        assert len(listed) == 1

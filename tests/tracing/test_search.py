@@ -194,3 +194,21 @@ def test_spans_stored_before_the_indexes_are_indexed_by_the_migration(
     finally:
         downgrade_store(engine, "base")
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("key", "content"),
+    [
+        ("gen_ai.input.messages", True),
+        ("llm.input_messages.0.message.content", True),
+        ("gen_ai.prompt.0.content", True),
+        ("gen_ai.completion.1.role", True),
+        ("gen_ai.prompt.name", False),
+        ("gen_ai.prompt.version", False),
+        ("gen_ai.request.model", False),
+    ],
+)
+def test_which_attributes_are_content(key: str, content: bool) -> None:
+    from tracing._content import is_content_key
+
+    assert is_content_key(key) is content
