@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -200,7 +201,7 @@ class Common:
     direction: Direction
 
 
-class BaseScorer:
+class BaseScorer(ABC):
     """A configured scorer: the ``Scorer`` protocol, with errors caught and verdicts decided
     the same way for every type.
 
@@ -235,8 +236,9 @@ class BaseScorer:
         except Exception as exc:
             return Score(value=None, passed=None, error=f"{type(exc).__name__}: {exc}")
 
+    @abstractmethod
     async def measure(self, item: ScoreInput, client: ModelClient) -> Score:
-        raise NotImplementedError
+        """The score of one output (exceptions are caught by ``score``)."""
 
     def verdict(
         self, value: float, natural: bool | None = None, explanation: str | None = None
@@ -275,9 +277,9 @@ class Check(BaseScorer):
             holds = not holds
         return self.verdict(1.0 if holds else 0.0, holds, explanation)
 
+    @abstractmethod
     def check(self, item: ScoreInput) -> tuple[bool, str]:
         """Whether the check holds, and what was found (said plainly, whatever ``negate``)."""
-        raise NotImplementedError
 
 
 Builder = Callable[[Options, Common], BaseScorer]

@@ -4,8 +4,9 @@ contains_all, regex, starts_with and is_refusal."""
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 
-from ._scorer_base import Builder, Check, Common, Options, Reference, clip, text_of
+from ._scorer_base import BaseScorer, Builder, Check, Common, Options, Reference, clip, text_of
 from ._scoring import ModelClient, Score, ScoreInput
 
 __all__ = ["REFUSAL_PHRASES", "TEXT_SCORERS"]
@@ -79,8 +80,9 @@ class _Compare(Check):
         wanted = text_of(self.reference.get(item))
         return self.compare(self.normal(item.output), self.normal(wanted), wanted, item.output)
 
+    @abstractmethod
     def compare(self, output: str, wanted: str, shown: str, raw: str) -> tuple[bool, str]:
-        raise NotImplementedError
+        """Whether ``output`` matches ``wanted`` (both normalised), and what was found."""
 
 
 class _ExactMatch(_Compare):
@@ -122,16 +124,15 @@ def _compare_builder(cls: type[_Compare], *, ignore_case: bool | None = None) ->
     return build
 
 
-class _ContainsSome(Check):
+class _ContainsSome(BaseScorer):
     """contains_any / contains_all: several needles. The value of contains_all is the share of
     needles found (so a threshold can ask for "most of them"); contains_any is 1.0 or 0.0."""
 
     def __init__(
         self, common: Common, reference: Reference, *, every: bool, ignore_case: bool, negate: bool
     ) -> None:
-        super().__init__(
-            common, negate=negate, columns=reference.columns, expects=reference.expected
-        )
+        super().__init__(common, columns=reference.columns, expects=reference.expected)
+        self.negate = negate
         self.reference = reference
         self.every = every
         self.ignore_case = ignore_case
