@@ -268,16 +268,7 @@ class PromptStore:
             conn.execute(
                 LABELS.delete().where(LABELS.c.prompt_id == prompt_id, LABELS.c.label == label)
             )
-            conn.execute(
-                EVENTS.insert().values(
-                    prompt_id=prompt_id,
-                    label=label,
-                    from_version=current,
-                    to_version=None,
-                    actor=actor,
-                    at=_now(),
-                )
-            )
+            _record_move(conn, prompt_id, label, current, None, actor, _now())
 
     def _move_label(
         self, conn: Connection, prompt_id: int, label: str, version: int, actor: str | None
@@ -304,16 +295,7 @@ class PromptStore:
                 .where(LABELS.c.prompt_id == prompt_id, LABELS.c.label == label)
                 .values(version=version, updated_by=actor, updated_at=now)
             )
-        conn.execute(
-            EVENTS.insert().values(
-                prompt_id=prompt_id,
-                label=label,
-                from_version=current,
-                to_version=version,
-                actor=actor,
-                at=now,
-            )
-        )
+        _record_move(conn, prompt_id, label, current, version, actor, now)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -485,6 +467,28 @@ class PromptStore:
                 tofile=new.ref,
             )
         )
+
+
+def _record_move(
+    conn: Connection,
+    prompt_id: int,
+    label: str,
+    from_version: int | None,
+    to_version: int | None,
+    actor: str | None,
+    at: datetime,
+) -> None:
+    """Keep a label move in the history (``None``: the label was created / removed)."""
+    conn.execute(
+        EVENTS.insert().values(
+            prompt_id=prompt_id,
+            label=label,
+            from_version=from_version,
+            to_version=to_version,
+            actor=actor,
+            at=at,
+        )
+    )
 
 
 def _ref_in(name: str, which: str | int) -> PromptRef:

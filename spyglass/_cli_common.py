@@ -21,6 +21,7 @@ __all__ = [
     "fail",
     "load",
     "out",
+    "pairs",
     "safe",
 ]
 
@@ -65,3 +66,14 @@ def load(config: Path | None, **overrides: Any) -> Any:
 def safe(exc: Exception | str) -> str:
     """An exception's (or a URL's) text without URLs' passwords."""
     return re.sub(r"://([^:/@]+):([^@]+)@", r"://\1:***@", str(exc))[:300]
+
+
+def pairs(given: list[str], option: str, name: str = "KEY") -> dict[str, str]:
+    """``KEY=VALUE`` options as a mapping; a malformed one ends the command naming ``option``."""
+    found: dict[str, str] = {}
+    for pair in given:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"{option}: expected {name}=VALUE, got {pair!r}")
+        found[key] = value
+    return found

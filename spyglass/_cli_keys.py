@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, safe
+from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, pairs, safe
 
 if TYPE_CHECKING:
     from gateway import KeyStore
@@ -68,16 +68,6 @@ def _expiry(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.astimezone()
 
 
-def _metadata(pairs: list[str]) -> dict[str, str]:
-    found = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"--metadata: expected KEY=VALUE, got {pair!r}")
-        found[key] = value
-    return found
-
-
 @keys_app.command()
 def create(
     name: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
@@ -127,7 +117,7 @@ def create(
                 budget_usd=budget,
                 budget_period=budget_period,
                 expires_at=_expiry(expires),
-                metadata=_metadata(metadata or []),
+                metadata=pairs(metadata or [], "--metadata"),
                 created_by="cli",
             )
         except KeySettingsError as exc:

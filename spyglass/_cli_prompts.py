@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, safe
+from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, pairs, safe
 
 if TYPE_CHECKING:
     from prompts import PromptStore, PromptVersion
@@ -335,7 +335,7 @@ def history(
     out.print(table)
 
 
-def _variables(pairs: list[str], file: Path | None) -> dict[str, Any]:
+def _variables(given: list[str], file: Path | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if file is not None:
         import yaml
@@ -347,11 +347,7 @@ def _variables(pairs: list[str], file: Path | None) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             fail(f"--vars-file: {file} must hold a mapping of variable names to values")
         values.update(loaded)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"--var: expected NAME=VALUE, got {pair!r}")
-        values[key] = value
+    values.update(pairs(given, "--var", "NAME"))
     return values
 
 
