@@ -44,6 +44,7 @@ class RunRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_eval_runs_experiment", "experiment_id", "created_at"),
         Index("ix_eval_runs_invocation", "invocation"),
+        Index("ix_eval_runs_project", "project", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -60,6 +61,7 @@ class RunRecord(SQLModel, table=True):
     metrics: dict[str, Any] | None = Field(default=None, sa_column=_json(nullable=True))
     tags: list[str] = Field(default_factory=list, sa_column=_json())
     notes: str | None = Field(default=None, sa_type=Text)
+    project: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_column=_when())
     finished_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
 

@@ -3,6 +3,9 @@
 Results are inserted as they complete, each at most once (``(run, row, repeat)`` is the key
 and a second insert is ignored), so an interrupted run resumes without duplicates. A finished
 run's results and metrics never change; its tags and notes may.
+
+A run may belong to a project; the readers take ``project=`` to see only that project's runs
+(and the experiments that have runs in it). Experiments themselves are shared names.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Engine, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ._records import CacheRecord, ExperimentRecord, ResultRecord, RunRecord
@@ -70,8 +73,9 @@ class RunStore:
         params: Mapping[str, Any],
         spec: Mapping[str, Any],
         tags: Sequence[str] = (),
+        project: str | None = None,
     ) -> str:
-        """Record a run as ``running``; returns its id."""
+        """Record a run as ``running`` (in ``project``, if given); returns its id."""
         run_id = new_id()
         with self.engine.begin() as conn:
             conn.execute(
@@ -86,6 +90,7 @@ class RunStore:
                     params=dict(params),
                     spec=dict(spec),
                     tags=list(tags),
+                    project=project,
                     created_at=_now(),
                 )
             )
@@ -151,8 +156,8 @@ class RunStore:
                 found.update({row[0]: row[1] for row in rows})
         return found
 
-    def resolve(self, run_id: str) -> str:
-        """The full id of a run given its id or a unique prefix of it.
+    def resolve(self, run_id: str, *, project: str | None = None) -> str:
+        """The full id of a run given its id or a unique prefix of it (in ``project``).
 
         Raises:
             RunNotFoundError: no run, or several, start with ``run_id``.
@@ -160,23 +165,20 @@ class RunStore:
         if not run_id or len(run_id) > 32:
             raise RunNotFoundError(f"no run {run_id!r}")
         escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = select(RUNS.c.id).where(RUNS.c.id.like(escaped + "%", escape="\\"))
+        if project is not None:
+            query = query.where(RUNS.c.project == project)
         with self.engine.connect() as conn:
-            ids = (
-                conn.execute(
-                    select(RUNS.c.id).where(RUNS.c.id.like(escaped + "%", escape="\\")).limit(2)
-                )
-                .scalars()
-                .all()
-            )
+            ids = conn.execute(query.limit(2)).scalars().all()
         if not ids:
             raise RunNotFoundError(f"no run {run_id!r}: see `spyglass eval list`")
         if len(ids) > 1:
             raise EvalConfigError(f"run id {run_id!r} is ambiguous: give more of it")
         return str(ids[0])
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str, *, project: str | None = None) -> dict[str, Any]:
         """One run with its experiment's name and how many results it has."""
-        run_id = self.resolve(run_id)
+        run_id = self.resolve(run_id, project=project)
         found = self.runs(ids=[run_id])
         return found[0]
 
@@ -188,8 +190,9 @@ class RunStore:
         invocation: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        project: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Runs, newest first, optionally of one experiment, invocation or id list."""
+        """Runs, newest first, optionally of one experiment, invocation, id list or project."""
         done = (
             select(RESULTS.c.run_id, func.count().label("done"))
             .group_by(RESULTS.c.run_id)
@@ -209,22 +212,32 @@ class RunStore:
             query = query.where(RUNS.c.id.in_(list(ids)))
         if invocation is not None:
             query = query.where(RUNS.c.invocation == invocation)
+        if project is not None:
+            query = query.where(RUNS.c.project == project)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [_run_dict(dict(row)) for row in rows]
 
-    def experiments(self) -> list[dict[str, Any]]:
-        """Every experiment with its number of runs and its latest run's time."""
+    def experiments(self, *, project: str | None = None) -> list[dict[str, Any]]:
+        """Every experiment with its number of runs and its latest run's time.
+
+        With ``project``, only the experiments with runs in it, counting only those runs.
+        """
         query = (
             select(
                 EXPERIMENTS,
                 func.count(RUNS.c.id).label("runs"),
                 func.max(RUNS.c.created_at).label("last_run_at"),
             )
-            .outerjoin(RUNS, RUNS.c.experiment_id == EXPERIMENTS.c.id)
             .group_by(*EXPERIMENTS.c)
             .order_by(EXPERIMENTS.c.name)
         )
+        if project is None:
+            query = query.outerjoin(RUNS, RUNS.c.experiment_id == EXPERIMENTS.c.id)
+        else:
+            query = query.join(
+                RUNS, and_(RUNS.c.experiment_id == EXPERIMENTS.c.id, RUNS.c.project == project)
+            )
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [
@@ -287,6 +300,7 @@ def _run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "metrics": row["metrics"],
         "tags": row["tags"],
         "notes": row["notes"],
+        "project": row["project"],
         "created_at": _iso(row["created_at"]),
         "finished_at": _iso(row["finished_at"]),
         "spec": row["spec"],

@@ -225,11 +225,12 @@ class Endpoints:
                     body = anthropic_to_openai_request(body)
                 except AnthropicRequestError as exc:
                     raise InvalidRequestError(exc.message, param=exc.param) from None
+            key = _key(request)
+            project = key.project if key is not None else None
             prompt = None
             if op == "chat" and wants_prompt(body, request.headers):
-                body, prompt = await self._prompt(body, request.headers)
-            telemetry = self.telemetry.request(op, body, request.headers, prompt)
-            key = _key(request)
+                body, prompt = await self._prompt(body, request.headers, project)
+            telemetry = self.telemetry.request(op, body, request.headers, prompt, project)
             if key is not None:
                 telemetry.span.set_attribute("spyglass.key.id", key.id)
             check(body)
@@ -260,12 +261,13 @@ class Endpoints:
             return response
 
     async def _prompt(
-        self, body: dict[str, Any], headers: Mapping[str, str]
+        self, body: dict[str, Any], headers: Mapping[str, str], project: str | None
     ) -> tuple[dict[str, Any], tuple[str, int]]:
+        """Render the registry prompt the request names, from the caller's project's prompts."""
         source = self.gateway.prompts
         if source is None:
             raise InvalidRequestError("prompt: this gateway has no prompt registry", param="prompt")
-        body, version = await apply_prompt(body, headers, source)
+        body, version = await apply_prompt(body, headers, source, project)
         return body, (version.name, version.version)
 
     async def messages(self, request: Request) -> Response:

@@ -122,6 +122,16 @@ class KeyInfo:
     def allows_model(self, model: str) -> bool:
         return self.models is None or model in self.models
 
+    @property
+    def confined_to(self) -> str | None:
+        """The project this key is limited to: its own, unless it is an admin's.
+
+        Such a key reads only its project's traces, prompts and eval runs, and the spans it
+        sends are filed under its project whatever they say. An admin's project only labels
+        its own gateway calls (and picks the prompts they name).
+        """
+        return self.project if self.role != "admin" else None
+
     def to_dict(self) -> dict[str, Any]:
         """The key as the API lists it: never the key itself."""
         return {
@@ -225,6 +235,8 @@ class KeyStore:
             expires_at = _utc(expires_at)
             if expires_at is not None and expires_at <= _now():
                 raise KeySettingsError("expires_at: must be in the future", "expires_at")
+        if project is not None and not project.strip():
+            raise KeySettingsError("project: must not be empty (omit it for no project)", "project")
         if models is not None and any(not isinstance(m, str) or not m for m in models):
             raise KeySettingsError("models: expected model names", "models")
         key = new_key()

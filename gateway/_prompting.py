@@ -34,7 +34,7 @@ PROMPT_HEADER = "x-spyglass-prompt"
 class PromptSource(Protocol):
     """Where the gateway gets versions: ``prompts.PromptClient`` (cached) fits."""
 
-    async def aget(self, ref: str | PromptRef) -> PromptVersion: ...
+    async def aget(self, ref: str | PromptRef, *, project: str | None = None) -> PromptVersion: ...
 
 
 def wants_prompt(body: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
@@ -42,9 +42,15 @@ def wants_prompt(body: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
 
 
 async def apply_prompt(
-    body: dict[str, Any], headers: Mapping[str, str], source: PromptSource
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    source: PromptSource,
+    project: str | None = None,
 ) -> tuple[dict[str, Any], PromptVersion]:
     """The request with the prompt rendered into it, and the version used.
+
+    The name is looked up among ``project``'s prompts (None: the prompts of no project), so
+    two teams may each have their own ``summarize``.
 
     Raises:
         InvalidRequestError: a malformed reference, a missing variable (named) or a prompt
@@ -55,7 +61,7 @@ async def apply_prompt(
     body = dict(body)
     ref, variables = _reference(body, headers)
     try:
-        version = await source.aget(ref)
+        version = await source.aget(ref, project=project)
     except PromptNotFoundError as exc:
         raise _error(exc.message, 404, "prompt_not_found") from None
     except RegistryUnavailableError as exc:

@@ -77,10 +77,12 @@ class Telemetry:
         body: dict[str, Any],
         headers: Mapping[str, str],
         prompt: tuple[str, int] | None = None,
+        project: str | None = None,
     ) -> RequestTelemetry:
         """Start the server span of a request (a child of the caller's ``traceparent``).
 
-        ``prompt`` is the registry prompt (name, version) the request was rendered from.
+        ``prompt`` is the registry prompt (name, version) the request was rendered from;
+        ``project`` the caller's key's, set as ``spyglass.project`` on the request's spans.
         """
         operation = _OPERATIONS[op]
         capture = self.capture_content and headers.get(
@@ -93,13 +95,15 @@ class Telemetry:
         if prompt is not None:
             attributes["gen_ai.prompt.name"] = prompt[0]
             attributes["gen_ai.prompt.version"] = str(prompt[1])
+        if project is not None:
+            attributes["spyglass.project"] = project
         span = self.tracer.start_span(
             f"{operation} {body.get('model')}",
             context=parent,
             kind=SpanKind.SERVER,
             attributes=attributes,
         )
-        return RequestTelemetry(self, span, operation, capture)
+        return RequestTelemetry(self, span, operation, capture, project)
 
     def attempt_attributes(self, dep: Deployment) -> dict[str, Any]:
         """The attributes every attempt at ``dep`` starts with, computed once per deployment."""
@@ -158,8 +162,16 @@ def _request_attributes(
 class RequestTelemetry:
     """The spans of one request."""
 
-    def __init__(self, owner: Telemetry, span: Span, operation: str, capture: bool) -> None:
+    def __init__(
+        self,
+        owner: Telemetry,
+        span: Span,
+        operation: str,
+        capture: bool,
+        project: str | None = None,
+    ) -> None:
         self._owner = owner
+        self.project = project
         self.span = span
         self.operation = operation
         self.recording = span.is_recording()
@@ -190,6 +202,8 @@ class RequestTelemetry:
         attributes = dict(self._owner.attempt_attributes(dep))
         attributes["gen_ai.operation.name"] = self.operation
         attributes["spyglass.attempt"] = number
+        if self.project is not None:
+            attributes["spyglass.project"] = self.project
         return self._owner.tracer.start_span(
             f"{self.operation} {dep.upstream_model}",
             context=trace.set_span_in_context(self.span),

@@ -80,49 +80,54 @@ class PromptClient:
 
     # -- public ----------------------------------------------------------------------------
 
-    def get(self, ref: str | PromptRef) -> PromptVersion:
+    def get(self, ref: str | PromptRef, *, project: str | None = None) -> PromptVersion:
         """The version ``ref`` names (``name``, ``name@label``, ``name/N``).
+
+        ``project`` picks the namespace (None: the prompts of no project). Against a server,
+        a key with a project needs none: the server looks in the key's project.
 
         Raises:
             PromptNotFoundError: the registry says there is no such prompt, label or version.
             RegistryUnavailableError: the registry cannot be reached and nothing is cached.
         """
-        key = str(parse_ref(ref) if isinstance(ref, str) else ref)
+        ref = str(parse_ref(ref) if isinstance(ref, str) else ref)
+        key = _cache_key(ref, project)
         fresh = self._fresh(key)
         if fresh is not None:
             return fresh
         try:
-            version = self._fetch(key)
+            version = self._fetch(ref, project)
         except (PromptNotFoundError, InvalidPromptError):
             raise
         except Exception as exc:
             return self._fallback(key, exc)
         return self._keep(key, version)
 
-    async def aget(self, ref: str | PromptRef) -> PromptVersion:
+    async def aget(self, ref: str | PromptRef, *, project: str | None = None) -> PromptVersion:
         """``get`` for async code: the server is asked without blocking the event loop."""
-        key = str(parse_ref(ref) if isinstance(ref, str) else ref)
+        ref = str(parse_ref(ref) if isinstance(ref, str) else ref)
+        key = _cache_key(ref, project)
         fresh = self._fresh(key)
         if fresh is not None:
             return fresh
         try:
             if self.url is not None:
-                version = await self._afetch(key)
+                version = await self._afetch(ref, project)
             else:
-                version = await asyncio.to_thread(self.store.get, key)
+                version = await asyncio.to_thread(self.store.get, ref, project=project)
         except (PromptNotFoundError, InvalidPromptError):
             raise
         except Exception as exc:
             return self._fallback(key, exc)
         return self._keep(key, version)
 
-    def invalidate(self, ref: str | None = None) -> None:
+    def invalidate(self, ref: str | None = None, *, project: str | None = None) -> None:
         """Forget cached copies (all, or one reference), in memory only."""
         with self._lock:
             if ref is None:
                 self._cache.clear()
             else:
-                self._cache.pop(str(parse_ref(ref)), None)
+                self._cache.pop(_cache_key(str(parse_ref(ref)), project), None)
 
     # -- cache -----------------------------------------------------------------------------
 
@@ -191,23 +196,32 @@ class PromptClient:
 
     # -- fetching --------------------------------------------------------------------------
 
-    def _path(self, key: str) -> str:
-        return f"{self.url}/api/prompts/{quote(key, safe='/@')}"
+    def _path(self, ref: str) -> str:
+        return f"{self.url}/api/prompts/{quote(ref, safe='/@')}"
 
-    def _fetch(self, key: str) -> PromptVersion:
+    def _fetch(self, ref: str, project: str | None) -> PromptVersion:
         if self.url is None:
-            version: PromptVersion = self.store.get(key)
+            version: PromptVersion = self.store.get(ref, project=project)
             return version
         with httpx.Client(transport=self._transport, **self._http_options) as client:
-            response = client.get(self._path(key))
-        return _parse(key, response)
+            response = client.get(self._path(ref), params=_project_param(project))
+        return _parse(ref, response)
 
-    async def _afetch(self, key: str) -> PromptVersion:
+    async def _afetch(self, ref: str, project: str | None) -> PromptVersion:
         async with httpx.AsyncClient(
             transport=self._async_transport, **self._http_options
         ) as client:
-            response = await client.get(self._path(key))
-        return _parse(key, response)
+            response = await client.get(self._path(ref), params=_project_param(project))
+        return _parse(ref, response)
+
+
+def _cache_key(ref: str, project: str | None) -> str:
+    """What a copy is cached under: the reference, and its project (a name has no spaces)."""
+    return ref if project is None else f"{ref} (project {project})"
+
+
+def _project_param(project: str | None) -> dict[str, str]:
+    return {"project": project} if project is not None else {}
 
 
 def _parse(key: str, response: httpx.Response) -> PromptVersion:

@@ -19,12 +19,18 @@ def _when() -> Any:
 
 
 class PromptRecord(SQLModel, table=True):
-    """A prompt: its unique name, description and tags."""
+    """A prompt: its name (unique in its project), description and tags.
+
+    ``project`` is ``''`` for prompts outside any project, not NULL: NULLs are distinct in a
+    unique index, so two unscoped prompts could otherwise share a name.
+    """
 
     __tablename__ = "prompts"
+    __table_args__ = (Index("ux_prompts_project_name", "project", "name", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=200, unique=True)
+    name: str = Field(max_length=200)
+    project: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     description: str | None = Field(default=None, sa_type=Text)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(sa_column=_when())

@@ -1,5 +1,8 @@
 """The registry store: prompts, versions and labels in SQL (SQLite or PostgreSQL).
 
+Every call works in one project's namespace (``project=``; None: the prompts of no project),
+and a name is unique within its project: two teams may each have ``summarize``.
+
 Version numbers are allocated under a per-prompt write lock (``BEGIN IMMEDIATE`` on SQLite,
 ``SELECT ... FOR UPDATE`` on the prompt's row on PostgreSQL), so concurrent pushes get
 distinct numbers; the primary key backs that up and a push that still collides retries.
@@ -50,6 +53,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _space(project: str | None) -> str:
+    """The ``prompts.project`` value of a namespace: '' is the prompts of no project."""
+    return project or ""
+
+
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -72,8 +80,9 @@ class PromptStore:
         *,
         description: str | None = None,
         tags: Sequence[str] = (),
+        project: str | None = None,
     ) -> PromptSummary:
-        """Create an empty prompt.
+        """Create an empty prompt in ``project``.
 
         Raises:
             PromptExistsError: the name is taken.
@@ -86,6 +95,7 @@ class PromptStore:
                 conn.execute(
                     PROMPTS.insert().values(
                         name=name,
+                        project=_space(project),
                         description=description,
                         tags=tags,
                         created_at=now,
@@ -94,10 +104,15 @@ class PromptStore:
                 )
         except IntegrityError:
             raise PromptExistsError(f"prompt {name!r} exists already", field="name") from None
-        return self.summary(name)
+        return self.summary(name, project=project)
 
     def update(
-        self, name: str, *, description: str | None = None, tags: Sequence[str] | None = None
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        project: str | None = None,
     ) -> PromptSummary:
         """Change a prompt's description and/or tags (its versions never change)."""
         values: dict[str, Any] = {"updated_at": _now()}
@@ -106,10 +121,10 @@ class PromptStore:
         if tags is not None:
             values["tags"] = _check_tags(tags)
         with self.engine.begin() as conn:
-            done = conn.execute(PROMPTS.update().where(PROMPTS.c.name == name).values(**values))
+            done = conn.execute(PROMPTS.update().where(*_named(name, project)).values(**values))
         if done.rowcount == 0:
             raise PromptNotFoundError(f"no prompt named {name!r}", field="name")
-        return self.summary(name)
+        return self.summary(name, project=project)
 
     def push(
         self,
@@ -125,6 +140,7 @@ class PromptStore:
         labels: Sequence[str] = (),
         description: str | None = None,
         tags: Sequence[str] | None = None,
+        project: str | None = None,
     ) -> tuple[PromptVersion, bool]:
         """Add a version (creating the prompt on its first push) and point ``labels`` at it.
 
@@ -151,7 +167,7 @@ class PromptStore:
         for attempt in range(_RETRIES):
             try:
                 with self.engine.begin() as conn:
-                    prompt_id = self._lock_prompt(conn, name, description, tags)
+                    prompt_id = self._lock_prompt(conn, name, project, description, tags)
                     latest = conn.execute(
                         select(VERSIONS.c.version, VERSIONS.c.content_hash)
                         .where(VERSIONS.c.prompt_id == prompt_id)
@@ -187,7 +203,7 @@ class PromptStore:
                         number = latest.version
                     for label in labels:
                         self._move_label(conn, prompt_id, label, number, author)
-                return self.get(PromptRef(name, version=number)), created
+                return self.get(PromptRef(name, version=number), project=project), created
             except (IntegrityError, OperationalError) as exc:
                 # Two writers allocated the same number (PostgreSQL), or SQLite refused a
                 # lock upgrade: take the lock again and recount.
@@ -200,6 +216,7 @@ class PromptStore:
         self,
         conn: Connection,
         name: str,
+        project: str | None,
         description: str | None,
         tags: Sequence[str] | None,
     ) -> int:
@@ -214,14 +231,15 @@ class PromptStore:
             insert(PROMPTS)
             .values(
                 name=name,
+                project=_space(project),
                 description=description,
                 tags=_check_tags(tags or ()),
                 created_at=now,
                 updated_at=now,
             )
-            .on_conflict_do_nothing(index_elements=["name"])
+            .on_conflict_do_nothing(index_elements=["project", "name"])
         )
-        query = select(PROMPTS.c.id).where(PROMPTS.c.name == name)
+        query = select(PROMPTS.c.id).where(*_named(name, project))
         if self.postgres:
             query = query.with_for_update()
         prompt_id = conn.execute(query).scalar_one()
@@ -234,7 +252,15 @@ class PromptStore:
             conn.execute(PROMPTS.update().where(PROMPTS.c.id == prompt_id).values(**changes))
         return int(prompt_id)
 
-    def set_label(self, name: str, label: str, version: int, *, actor: str | None = None) -> None:
+    def set_label(
+        self,
+        name: str,
+        label: str,
+        version: int,
+        *,
+        actor: str | None = None,
+        project: str | None = None,
+    ) -> None:
         """Point ``label`` at ``version`` (moving it if it points elsewhere), kept in history.
 
         Raises:
@@ -243,7 +269,7 @@ class PromptStore:
         """
         _settable(label)
         with self.engine.begin() as conn:
-            prompt_id = self._prompt_id(conn, name)
+            prompt_id = self._prompt_id(conn, name, project)
             exists = conn.execute(
                 select(VERSIONS.c.version).where(
                     VERSIONS.c.prompt_id == prompt_id, VERSIONS.c.version == version
@@ -253,11 +279,13 @@ class PromptStore:
                 raise PromptNotFoundError(f"{name!r} has no version {version}", field="version")
             self._move_label(conn, prompt_id, label, version, actor)
 
-    def delete_label(self, name: str, label: str, *, actor: str | None = None) -> None:
+    def delete_label(
+        self, name: str, label: str, *, actor: str | None = None, project: str | None = None
+    ) -> None:
         """Remove a label (kept in history as a move to nothing)."""
         _settable(label)
         with self.engine.begin() as conn:
-            prompt_id = self._prompt_id(conn, name)
+            prompt_id = self._prompt_id(conn, name, project)
             current = conn.execute(
                 select(LABELS.c.version).where(
                     LABELS.c.prompt_id == prompt_id, LABELS.c.label == label
@@ -299,14 +327,15 @@ class PromptStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _prompt_id(self, conn: Connection, name: str) -> int:
-        found = conn.execute(select(PROMPTS.c.id).where(PROMPTS.c.name == name)).scalar()
+    def _prompt_id(self, conn: Connection, name: str, project: str | None) -> int:
+        found = conn.execute(select(PROMPTS.c.id).where(*_named(name, project))).scalar()
         if found is None:
             raise PromptNotFoundError(f"no prompt named {name!r}", field="name")
         return int(found)
 
-    def get(self, ref: str | PromptRef) -> PromptVersion:
-        """The version a reference names: ``name`` (latest), ``name@label`` or ``name/N``.
+    def get(self, ref: str | PromptRef, *, project: str | None = None) -> PromptVersion:
+        """The version a reference names: ``name`` (latest), ``name@label`` or ``name/N``,
+        among ``project``'s prompts.
 
         Raises:
             InvalidPromptError: the reference is malformed.
@@ -314,7 +343,7 @@ class PromptStore:
         """
         ref = parse_ref(ref) if isinstance(ref, str) else ref
         with self.engine.connect() as conn:
-            prompt_id = self._prompt_id(conn, ref.name)
+            prompt_id = self._prompt_id(conn, ref.name, project)
             version = ref.version
             if version is None and ref.label not in (None, LATEST):
                 version = conn.execute(
@@ -353,10 +382,10 @@ class PromptStore:
             by_version.setdefault(latest, []).insert(0, LATEST)
         return by_version
 
-    def versions(self, name: str) -> list[PromptVersion]:
+    def versions(self, name: str, *, project: str | None = None) -> list[PromptVersion]:
         """Every version of a prompt, newest first."""
         with self.engine.connect() as conn:
-            prompt_id = self._prompt_id(conn, name)
+            prompt_id = self._prompt_id(conn, name, project)
             labels = self._labels(conn, prompt_id)
             rows = conn.execute(
                 select(VERSIONS)
@@ -365,8 +394,8 @@ class PromptStore:
             ).all()
         return [_version(name, row, labels) for row in rows]
 
-    def summary(self, name: str) -> PromptSummary:
-        found = self.list_prompts(name=name, limit=1)[0]
+    def summary(self, name: str, *, project: str | None = None) -> PromptSummary:
+        found = self.list_prompts(name=name, limit=1, project=project)[0]
         if not found or found[0].name != name:
             raise PromptNotFoundError(f"no prompt named {name!r}", field="name")
         return found[0]
@@ -379,12 +408,14 @@ class PromptStore:
         name: str | None = None,
         limit: int = 50,
         after: str | None = None,
+        project: str | None = None,
     ) -> tuple[list[PromptSummary], str | None]:
-        """Prompts by name, filtered by a search term (name or description) and a tag.
+        """``project``'s prompts by name, filtered by a search term (name or description) and
+        a tag.
 
         Keyset-paged: pass the returned cursor (the last name) as ``after``.
         """
-        where = []
+        where = [PROMPTS.c.project == _space(project)]
         if name is not None:
             where.append(PROMPTS.c.name == name)
         if query:
@@ -436,10 +467,12 @@ class PromptStore:
         cursor = summaries[-1].name if len(rows) > limit else None
         return summaries, cursor
 
-    def history(self, name: str, label: str | None = None) -> list[LabelEvent]:
+    def history(
+        self, name: str, label: str | None = None, *, project: str | None = None
+    ) -> list[LabelEvent]:
         """Label moves, newest first: label, from_version, to_version, actor, at."""
         with self.engine.connect() as conn:
-            prompt_id = self._prompt_id(conn, name)
+            prompt_id = self._prompt_id(conn, name, project)
             query = select(EVENTS).where(EVENTS.c.prompt_id == prompt_id)
             if label is not None:
                 query = query.where(EVENTS.c.label == label)
@@ -455,10 +488,10 @@ class PromptStore:
             for r in rows
         ]
 
-    def diff(self, name: str, a: str | int, b: str | int) -> str:
+    def diff(self, name: str, a: str | int, b: str | int, *, project: str | None = None) -> str:
         """A unified diff of two versions (numbers or labels): template, then model config."""
-        old = self.get(_ref_in(name, a))
-        new = self.get(_ref_in(name, b))
+        old = self.get(_ref_in(name, a), project=project)
+        new = self.get(_ref_in(name, b), project=project)
         return "".join(
             difflib.unified_diff(
                 describe(old).splitlines(keepends=True),
@@ -467,6 +500,11 @@ class PromptStore:
                 tofile=new.ref,
             )
         )
+
+
+def _named(name: str, project: str | None) -> tuple[Any, Any]:
+    """The conditions that find one prompt: its name in its project."""
+    return PROMPTS.c.project == _space(project), PROMPTS.c.name == name
 
 
 def _record_move(

@@ -43,6 +43,7 @@ from prompts import PromptApiError, PromptClient, PromptStore, prompt_api
 from tracing import ApiError, TraceStore, trace_api
 
 from ._db import check_store, create_store_engine, upgrade_store
+from ._projects import confined_project
 from ._settings import Settings
 from ._tracing import build_tracing
 from ._ui import install_ui
@@ -156,7 +157,11 @@ def create_app(
     """
     engine = create_store_engine(settings.database_url_value())
     store = TraceStore(engine)
-    tracing = build_tracing(settings.tracing, store) if settings.tracing.enabled else None
+    tracing = (
+        build_tracing(settings.tracing, store, project_of=confined_project)
+        if settings.tracing.enabled
+        else None
+    )
     transport = upstream_transport or default_transport()
     redis = _redis_client(settings.redis_url_value())
     prompt_store = PromptStore(engine)
@@ -237,12 +242,13 @@ def create_app(
     app.state.redis = redis
     app.state.access = access
     app.access = access
-    app.include_router(trace_api(store))
-    app.include_router(prompt_api(prompt_store))
+    # A key with a project reads and writes only that project's traces, prompts and runs.
+    app.include_router(trace_api(store, project_of=confined_project))
+    app.include_router(prompt_api(prompt_store, project_of=confined_project))
     app.include_router(keys_api(access))
     app.include_router(usage_api(engine, key_store))
-    app.include_router(eval_api(RunStore(engine)))
-    install_ui(app, store)
+    app.include_router(eval_api(RunStore(engine), project_of=confined_project))
+    install_ui(app, store, project_of=confined_project)
     app.fast_routes = {
         (method, route.path): route.endpoint
         for route in routes

@@ -189,9 +189,9 @@ def revoke(
 
 @keys_app.command()
 def usage(
-    by: Annotated[str, typer.Option(help="Group by: key, team, model, day (comma-separated).")] = (
-        "key,model"
-    ),
+    by: Annotated[
+        str, typer.Option(help="Group by: key, team, project, model, day (comma-separated).")
+    ] = ("key,model"),
     days: Annotated[int, typer.Option(help="The last N days.", min=1, max=366)] = 30,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -202,9 +202,9 @@ def usage(
     from ._usage import usage_rows
 
     groups = [g.strip() for g in by.split(",") if g.strip()]
-    bad = [g for g in groups if g not in ("key", "team", "model", "day")]
+    bad = [g for g in groups if g not in ("key", "team", "project", "model", "day")]
     if bad or not groups:
-        fail(f"--by: expected key, team, model and/or day, got {by!r}")
+        fail(f"--by: expected key, team, project, model and/or day, got {by!r}")
     with _store(config) as (store, engine):
         rows = usage_rows(engine, store, groups, days, None, None)
     if as_json:

@@ -30,6 +30,10 @@ prompts_app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (as the API answers).")]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(help="The project whose prompts to use. [default: the prompts of no project]"),
+]
 _DOCUMENT_KEYS = {
     "template",
     "messages",
@@ -169,6 +173,7 @@ def push(
     author: Annotated[
         str | None, typer.Option(help="Recorded with the version. [default: $USER]")
     ] = None,
+    project: ProjectOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -176,7 +181,12 @@ def push(
     args = read_prompt_file(file, engine)
     with _store(config, write=True) as store:
         version, created = store.push(
-            name, labels=label or [], message=message, author=_author(author), **args
+            name,
+            labels=label or [],
+            message=message,
+            author=_author(author),
+            project=project,
+            **args,
         )
     if as_json:
         _print_json(version.to_dict() | {"created": created})
@@ -196,6 +206,7 @@ def list_command(
     ] = None,
     tag: Annotated[str | None, typer.Option(help="Only prompts with this tag.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 200,
+    project: ProjectOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -203,7 +214,7 @@ def list_command(
     from rich.table import Table
 
     with _store(config) as store:
-        found, _ = store.list_prompts(query=search, tag=tag, limit=limit)
+        found, _ = store.list_prompts(query=search, tag=tag, limit=limit, project=project)
     if as_json:
         _print_json([s.to_dict() for s in found])
         return
@@ -228,6 +239,7 @@ def list_command(
 @prompts_app.command()
 def show(
     ref: Annotated[str, typer.Argument(help="NAME, NAME@label or NAME/N.")],
+    project: ProjectOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -236,7 +248,7 @@ def show(
     from rich.panel import Panel
 
     with _store(config) as store:
-        version = store.get(ref)
+        version = store.get(ref, project=project)
     if as_json:
         _print_json(version.to_dict())
         return
@@ -267,13 +279,14 @@ def diff(
     name: Annotated[str, typer.Argument(help="The prompt's name.")],
     a: Annotated[str, typer.Argument(help="A version number or label.")],
     b: Annotated[str, typer.Argument(help="A version number or label.")],
+    project: ProjectOption = None,
     config: ConfigOption = None,
 ) -> None:
     """A coloured unified diff of two versions (template, then engine and model config)."""
     from rich.markup import escape
 
     with _store(config) as store:
-        text = store.diff(name, a, b)
+        text = store.diff(name, a, b, project=project)
     if not text:
         out.print(f"{name}: {a} and {b} are identical")
         return
@@ -292,11 +305,12 @@ def label(
     version: Annotated[int, typer.Argument(help="The version the label should point at.", min=1)],
     label_name: Annotated[str, typer.Argument(metavar="LABEL", help="e.g. production.")],
     actor: Annotated[str | None, typer.Option(help="Who moved it. [default: $USER]")] = None,
+    project: ProjectOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Point LABEL at version N (the move is kept in the label history)."""
     with _store(config, write=True) as store:
-        store.set_label(name, label_name, version, actor=_author(actor))
+        store.set_label(name, label_name, version, actor=_author(actor), project=project)
     out.print(f"{name}@{label_name} → {version}", highlight=False)
 
 
@@ -304,6 +318,7 @@ def label(
 def history(
     name: Annotated[str, typer.Argument(help="The prompt's name.")],
     label_name: Annotated[str | None, typer.Option("--label", help="One label only.")] = None,
+    project: ProjectOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -313,7 +328,7 @@ def history(
     from rich.table import Table
 
     with _store(config) as store:
-        events = store.history(name, label_name)
+        events = store.history(name, label_name, project=project)
     if as_json:
         _print_json(events)
         return
@@ -360,6 +375,7 @@ def render(
     vars_file: Annotated[
         Path | None, typer.Option(help="A YAML/JSON file of variables (--var wins).")
     ] = None,
+    project: ProjectOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -368,7 +384,7 @@ def render(
 
     variables = _variables(var or [], vars_file)
     with _store(config) as store:
-        version = store.get(ref)
+        version = store.get(ref, project=project)
         rendered = version.fill(variables)
     for name in rendered.unused:
         err.print(f"[yellow]warning:[/] variable {name!r} is not used by {version.ref}")
@@ -396,12 +412,13 @@ def pull(
             help="Where to write: .yaml/.yml/.json for the whole version, else the text.",
         ),
     ],
+    project: ProjectOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Write a version to a file that `prompts push` reads back (a round trip is a no-op)."""
     with _store(config) as store:
-        version = store.get(ref)
-        summary = store.summary(version.name)
+        version = store.get(ref, project=project)
+        summary = store.summary(version.name, project=project)
     document = _to_file(version, summary.description, summary.tags)
     suffix = output.suffix.lower()
     if suffix == ".json":

@@ -17,6 +17,7 @@ from tracing import (
     OtlpReceiver,
     PipelineCollector,
     ProcessWriter,
+    ProjectOf,
     RetentionTask,
     SpanMetrics,
     TracePipeline,
@@ -87,11 +88,14 @@ def store_writer(config: TracingConfig, store: TraceStore) -> ProcessWriter | No
     return ProcessWriter(url.render_as_string(hide_password=False), _ENGINE_FACTORY)
 
 
-def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:
+def build_tracing(
+    config: TracingConfig, store: TraceStore, *, project_of: ProjectOf | None = None
+) -> Tracing:
     """The write path into ``store``, a tracer provider that feeds it, and the metrics.
 
     The metrics' registry is the app's own: request metrics from the gateway's spans, and the
-    pipeline's queue and the OTLP receiver's counters, read when scraped.
+    pipeline's queue and the OTLP receiver's counters, read when scraped. ``project_of``
+    names the project the OTLP receiver files a request's spans under (see OtlpReceiver).
     """
     metrics = SpanMetrics()
     pipeline = TracePipeline(
@@ -114,7 +118,9 @@ def build_tracing(config: TracingConfig, store: TraceStore) -> Tracing:
         provider.add_span_processor(pipeline.head)
     else:
         provider = LeanTracerProvider(pipeline.head, resource)
-    receiver = OtlpReceiver(pipeline, max_body_bytes=config.otlp_max_body_bytes)
+    receiver = OtlpReceiver(
+        pipeline, max_body_bytes=config.otlp_max_body_bytes, project_of=project_of
+    )
     metrics.registry.register(PipelineCollector(pipeline, receiver))
     retention = (
         RetentionTask(store, config.retention_days) if config.retention_days is not None else None

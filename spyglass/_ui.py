@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from tracing import TraceStore
+from tracing import ProjectOf, TraceStore
 
 from ._ui_api import ui_api
 
@@ -81,13 +81,20 @@ class _Assets(StaticFiles):
         return response
 
 
-def install_ui(app: FastAPI, store: TraceStore, *, guard: PageGuard | None = None) -> None:
+def install_ui(
+    app: FastAPI,
+    store: TraceStore,
+    *,
+    guard: PageGuard | None = None,
+    project_of: ProjectOf | None = None,
+) -> None:
     """Serve the UI's pages at ``/``, its files at ``/ui`` and its extra JSON at ``/api/ui``.
 
     Args:
         app: the Spyglass app.
         store: the trace store the UI's own queries read.
         guard: checked before each page is served (a login, once there is one).
+        project_of: the project each request's data is confined to (see ``ui_api``).
     """
     index = UI_DIR / "index.html"
 
@@ -98,6 +105,6 @@ def install_ui(app: FastAPI, store: TraceStore, *, guard: PageGuard | None = Non
                 return refused
         return FileResponse(index, headers=_HEADERS, media_type="text/html; charset=utf-8")
 
-    app.include_router(ui_api(store))
+    app.include_router(ui_api(store, project_of=project_of))
     app.router.routes.extend(Route(path, page, methods=["GET", "HEAD"]) for path in _PAGES)
     app.router.routes.append(Mount("/ui", _Assets(directory=UI_DIR), name="ui"))

@@ -3,6 +3,7 @@
 These read the trace store's tables through ``tracing``'s public records. They live here, not
 in ``tracing``, because their shapes serve the UI's layout (columnar, compact) rather than
 clients; they stay under ``/api/ui`` so that nobody mistakes them for a stable contract.
+Like the public trace API, they read only the caller's project when its key is confined to one.
 """
 
 from __future__ import annotations
@@ -12,11 +13,20 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Table, func, select
 from starlette.responses import Response
 
-from tracing import ApiError, SpanRecord, TraceRecord, TraceStore, span_json, trace_json
+from tracing import (
+    ApiError,
+    ProjectOf,
+    SpanRecord,
+    TraceRecord,
+    TraceStore,
+    project_filter,
+    span_json,
+    trace_json,
+)
 
 __all__ = ["OUTLINE_LIMIT", "ui_api"]
 
@@ -67,7 +77,9 @@ def _checked_hex(value: str, length: int, param: str) -> str:
     return value
 
 
-def facet_counts(store: TraceStore, start_ns: int | None, top: int) -> dict[str, Any]:
+def facet_counts(
+    store: TraceStore, start_ns: int | None, top: int, project: str | None = None
+) -> dict[str, Any]:
     """The most frequent values of each facet column among traces since ``start_ns``."""
     facets: dict[str, Any] = {}
     with store.engine.connect() as connection:
@@ -76,12 +88,16 @@ def facet_counts(store: TraceStore, start_ns: int | None, top: int) -> dict[str,
             query = select(column.label("value"), count).where(column.is_not(None))
             if start_ns is not None:
                 query = query.where(TRACES.c.start_ns >= start_ns)
+            if project is not None:
+                query = query.where(TRACES.c.project == project)
             query = query.group_by(column).order_by(count.desc(), column).limit(top)
             facets[name] = [dict(row._mapping) for row in connection.execute(query)]
     return facets
 
 
-def trace_outline(store: TraceStore, trace_id: str) -> dict[str, Any] | None:
+def trace_outline(
+    store: TraceStore, trace_id: str, project: str | None = None
+) -> dict[str, Any] | None:
     """A trace's summary and every span's place in it, as parallel arrays in start order.
 
     Times are milliseconds after the trace's start, so the browser can draw the waterfall
@@ -89,7 +105,7 @@ def trace_outline(store: TraceStore, trace_id: str) -> dict[str, Any] | None:
     """
     with store.engine.connect() as connection:
         summary = connection.execute(select(TRACES).where(TRACES.c.trace_id == trace_id)).first()
-        if summary is None:
+        if summary is None or (project is not None and summary.project != project):
             return None
         query = (
             select(*_OUTLINE_COLUMNS)
@@ -117,8 +133,13 @@ def trace_outline(store: TraceStore, trace_id: str) -> dict[str, Any] | None:
     }
 
 
-def one_span(store: TraceStore, trace_id: str, span_id: str) -> dict[str, Any] | None:
-    """One span, whole (attributes, events, messages), with its start relative to the trace."""
+def one_span(
+    store: TraceStore, trace_id: str, span_id: str, project: str | None = None
+) -> dict[str, Any] | None:
+    """One span, whole (attributes, events, messages), with its start relative to the trace.
+
+    With ``project``, a span of another project's trace is answered as if it did not exist.
+    """
     fields = [c for c in SPANS.columns if c.name != "search_text"]
     with store.engine.connect() as connection:
         row = connection.execute(
@@ -126,35 +147,42 @@ def one_span(store: TraceStore, trace_id: str, span_id: str) -> dict[str, Any] |
         ).first()
         if row is None:
             return None
-        origin = connection.execute(
-            select(TRACES.c.start_ns).where(TRACES.c.trace_id == trace_id)
-        ).scalar()
+        trace = connection.execute(
+            select(TRACES.c.start_ns, TRACES.c.project).where(TRACES.c.trace_id == trace_id)
+        ).first()
+        if project is not None and (trace is None or trace.project != project):
+            return None
+        origin = trace.start_ns if trace is not None else None
     span = span_json(dict(row._mapping))
     span["start_ms"] = (span["start_ns"] - (origin or span["start_ns"])) / 1e6
     return span
 
 
-def ui_api(store: TraceStore) -> APIRouter:
+def ui_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIRouter:
     """The UI's routes, bound to a store. Blocking queries run in worker threads."""
     router = APIRouter(prefix="/api/ui", tags=["ui"], include_in_schema=False)
+    scope = project_filter(project_of)
 
     @router.get("/facets")
     async def facets(
+        project: str | None = Depends(scope),
         since_s: Annotated[int | None, Query(ge=1, description="the last N seconds")] = None,
         top: Annotated[int, Query(ge=1, le=50)] = 8,
     ) -> Response:
         """Each facet's most frequent values, with their trace counts."""
         start_ns = time.time_ns() - since_s * 10**9 if since_s else None
-        body = await asyncio.to_thread(lambda: orjson.dumps(facet_counts(store, start_ns, top)))
+        body = await asyncio.to_thread(
+            lambda: orjson.dumps(facet_counts(store, start_ns, top, project))
+        )
         return Response(body, media_type="application/json")
 
     @router.get("/traces/{trace_id}/outline")
-    async def outline(trace_id: str) -> Response:
+    async def outline(trace_id: str, project: str | None = Depends(scope)) -> Response:
         """Every span of a trace, compact: enough to draw its tree and waterfall."""
         checked = _checked_hex(trace_id, 32, "trace_id")
 
         def encode() -> bytes | None:
-            found = trace_outline(store, checked)
+            found = trace_outline(store, checked, project)
             return None if found is None else orjson.dumps(found)
 
         body = await asyncio.to_thread(encode)
@@ -163,13 +191,13 @@ def ui_api(store: TraceStore) -> APIRouter:
         return Response(body, media_type="application/json")
 
     @router.get("/traces/{trace_id}/spans/{span_id}")
-    async def span(trace_id: str, span_id: str) -> Response:
+    async def span(trace_id: str, span_id: str, project: str | None = Depends(scope)) -> Response:
         """One span with everything it carries."""
         trace = _checked_hex(trace_id, 32, "trace_id")
         wanted = _checked_hex(span_id, 16, "span_id")
 
         def encode() -> bytes | None:
-            found = one_span(store, trace, wanted)
+            found = one_span(store, trace, wanted, project)
             return None if found is None else orjson.dumps(found)
 
         body = await asyncio.to_thread(encode)

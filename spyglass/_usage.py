@@ -22,7 +22,7 @@ from tracing import SpanRecord
 __all__ = ["spend_source", "usage_api", "usage_rows"]
 
 _DAY_NS = 86_400 * 10**9
-_GROUPS = ("key", "team", "model", "day")
+_GROUPS = ("key", "team", "project", "model", "day")
 
 
 def _spans() -> Any:
@@ -60,11 +60,12 @@ def usage_api(engine: Engine, keys: KeyStore) -> APIRouter:
     @router.get("/usage")
     async def usage(
         group_by: Annotated[
-            str, Query(description="comma-separated: key, team, model, day")
+            str, Query(description="comma-separated: key, team, project, model, day")
         ] = "key,model,day",
         days: Annotated[int, Query(ge=1, le=366, description="the last N days")] = 30,
         key: Annotated[str | None, Query(description="one key id only")] = None,
         team: Annotated[str | None, Query(description="one team only")] = None,
+        project: Annotated[str | None, Query(description="one project only")] = None,
     ) -> Any:
         groups = [g.strip() for g in group_by.split(",") if g.strip()]
         bad = [g for g in groups if g not in _GROUPS]
@@ -76,7 +77,10 @@ def usage_api(engine: Engine, keys: KeyStore) -> APIRouter:
             )
             error.error_type = "invalid_request_error"
             return Response(orjson.dumps(error.to_dict()), 400, media_type="application/json")
-        return {"data": await asyncio.to_thread(usage_rows, engine, keys, groups, days, key, team)}
+        rows = await asyncio.to_thread(
+            usage_rows, engine, keys, groups, days, key, team, project or None
+        )
+        return {"data": rows}
 
     return router
 
@@ -88,6 +92,7 @@ def usage_rows(
     days: int,
     key: str | None,
     team: str | None,
+    project: str | None = None,
 ) -> list[dict[str, Any]]:
     s = _spans().c
     teams = {k.id: k.team for k in keys.list_keys(include_revoked=True)}
@@ -97,6 +102,7 @@ def usage_rows(
     query = (
         select(
             s.key_id,
+            s.project,
             s.model,
             day,
             func.count().label("requests"),
@@ -111,18 +117,21 @@ def usage_rows(
             s.key_id.is_not(None),
             s.start_ns >= start_ns,
         )
-        .group_by(s.key_id, s.model, day)
+        .group_by(s.key_id, s.project, s.model, day)
     )
     if key is not None:
         query = query.where(s.key_id == key)
     if team is not None:
         query = query.where(s.key_id.in_([k for k, t in teams.items() if t == team] or [""]))
+    if project is not None:
+        query = query.where(s.project == project)
     totals: dict[tuple[Any, ...], dict[str, Any]] = {}
     with engine.connect() as conn:
         for row in conn.execute(query):
             values = {
                 "key": row.key_id,
                 "team": teams.get(row.key_id),
+                "project": row.project,
                 "model": row.model,
                 "day": datetime.fromtimestamp(int(row.day) * 86_400, UTC).date().isoformat(),
             }

@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._api import ApiError, trace_api
+    from ._api import ApiError, ProjectOf, project_filter, trace_api
     from ._backfill import backfill_indexes
     from ._config import TracingConfig
     from ._metrics import PipelineCollector, SpanMetrics
@@ -48,6 +48,7 @@ _MODULES = {
     "Normalized": "._normalize",
     "OtlpReceiver": "._otlp",
     "PipelineCollector": "._metrics",
+    "ProjectOf": "._api",
     "ProcessWriter": "._writer",
     "QueryError": "._queries",
     "QueueProcessor": "._pipeline",
@@ -69,6 +70,7 @@ _MODULES = {
     "list_sessions": "._queries",
     "list_traces": "._queries",
     "normalize": "._normalize",
+    "project_filter": "._api",
     "span_json": "._shapes",
     "trace_api": "._api",
     "trace_json": "._shapes",
@@ -84,6 +86,7 @@ __all__ = [
     "OtlpReceiver",
     "PipelineCollector",
     "ProcessWriter",
+    "ProjectOf",
     "QueryError",
     "QueueProcessor",
     "RetentionTask",
@@ -103,6 +106,7 @@ __all__ = [
     "list_sessions",
     "list_traces",
     "normalize",
+    "project_filter",
     "span_json",
     "trace_api",
     "trace_json",

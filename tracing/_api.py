@@ -1,21 +1,30 @@
-"""The trace JSON API under ``/api``: traces, one trace's spans, sessions, usage statistics."""
+"""The trace JSON API under ``/api``: traces, one trace's spans, sessions, usage statistics.
+
+Every route reads within a project when the caller is confined to one (``project_of``), and
+otherwise takes ``project=`` as a filter (see ``project_filter``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
 from ._shapes import span_json, trace_json
 from ._store import TraceStore
 
-__all__ = ["ApiError", "trace_api"]
+__all__ = ["ApiError", "ProjectOf", "project_filter", "trace_api"]
+
+ProjectOf = Callable[[Request], str | None]
+"""The project a request is confined to (its key's), or None when it may see every one."""
 
 
 class ApiError(HTTPException):
@@ -61,18 +70,50 @@ def _time_ns(value: str | None, param: str) -> int | None:
     return ns
 
 
+def project_filter(project_of: ProjectOf | None) -> Callable[..., str | None]:
+    """A FastAPI dependency: the project a request reads, or None for every project.
+
+    A caller confined to a project reads that one: ``project=`` may repeat it, but naming
+    another is a 403 (naming the parameter). Any other caller (an admin, a key without a
+    project, or no key when authentication is off) may narrow its reads with ``project=``.
+    """
+
+    def scope(
+        request: Request,
+        project: Annotated[
+            str | None, Query(description="only this project's (keys with a project: their own)")
+        ] = None,
+    ) -> str | None:
+        asked = project or None
+        confined = project_of(request) if project_of is not None else None
+        if confined is None:
+            return asked
+        if asked is not None and asked != confined:
+            raise ApiError(403, f"this key may only read project {confined!r}", "project")
+        return confined
+
+    return scope
+
+
 def _json(body: bytes) -> Response:
     """A JSON response encoded by orjson in the worker thread: a page of a big trace is
     megabytes, which FastAPI's encoder would walk value by value on the event loop."""
     return Response(body, media_type="application/json")
 
 
-def trace_api(store: TraceStore) -> APIRouter:
-    """The routes, bound to a store. Blocking queries run in worker threads."""
+def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIRouter:
+    """The routes, bound to a store. Blocking queries run in worker threads.
+
+    Args:
+        store: the trace store.
+        project_of: the project each request is confined to (None: no confinement).
+    """
     router = APIRouter(prefix="/api", tags=["traces"])
+    scope = project_filter(project_of)
 
     @router.get("/traces")
     async def traces(
+        project: str | None = Depends(scope),
         start: Annotated[
             str | None, Query(description="from this time (epoch s/ms/ns or ISO 8601)")
         ] = None,
@@ -121,6 +162,7 @@ def trace_api(store: TraceStore) -> APIRouter:
             tag=tag,
             attributes=attributes,
             text=q,
+            project=project,
         )
 
         def page() -> bytes:
@@ -135,6 +177,7 @@ def trace_api(store: TraceStore) -> APIRouter:
     @router.get("/traces/{trace_id}")
     async def trace(
         trace_id: str,
+        project: str | None = Depends(scope),
         parent: Annotated[str | None, Query(description="only the children of this span")] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
         cursor: str | None = None,
@@ -143,7 +186,12 @@ def trace_api(store: TraceStore) -> APIRouter:
 
         def page() -> bytes | None:
             summary, spans, next_cursor = get_trace(
-                store, trace_id.lower(), parent_span_id=parent, limit=limit, cursor=cursor
+                store,
+                trace_id.lower(),
+                parent_span_id=parent,
+                limit=limit,
+                cursor=cursor,
+                project=project,
             )
             if summary is None:
                 return None
@@ -165,6 +213,7 @@ def trace_api(store: TraceStore) -> APIRouter:
 
     @router.get("/sessions")
     async def sessions(
+        project: str | None = Depends(scope),
         user: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
@@ -172,7 +221,7 @@ def trace_api(store: TraceStore) -> APIRouter:
         """Sessions (conversations), most recently active first."""
         try:
             rows, next_cursor = await asyncio.to_thread(
-                list_sessions, store, limit=limit, cursor=cursor, user_id=user
+                list_sessions, store, limit=limit, cursor=cursor, user_id=user, project=project
             )
         except QueryError as error:
             raise _bad(error) from None
@@ -180,10 +229,12 @@ def trace_api(store: TraceStore) -> APIRouter:
 
     @router.get("/sessions/{session_id}")
     async def session(
-        session_id: str, limit: Annotated[int, Query(ge=1, le=500)] = 200
+        session_id: str,
+        project: str | None = Depends(scope),
+        limit: Annotated[int, Query(ge=1, le=500)] = 200,
     ) -> dict[str, Any]:
         """A session's traces, oldest first (its turns in order)."""
-        where = TraceFilter(session_id=session_id)
+        where = TraceFilter(session_id=session_id, project=project)
         rows, _ = await asyncio.to_thread(list_traces, store, where, limit=limit)
         if not rows:
             raise ApiError(404, f"no session {session_id}", "session_id")
@@ -191,6 +242,7 @@ def trace_api(store: TraceStore) -> APIRouter:
 
     @router.get("/stats")
     async def stats(
+        project: str | None = Depends(scope),
         start: Annotated[str | None, Query(description="default: 24 hours ago")] = None,
         end: Annotated[str | None, Query(description="default: now")] = None,
         bucket: Annotated[
@@ -210,6 +262,7 @@ def trace_api(store: TraceStore) -> APIRouter:
                 end_ns=end_ns,
                 bucket_seconds=seconds,
                 group_by=group_by,
+                project=project,
             )
         except QueryError as error:
             raise _bad(error) from None

@@ -31,6 +31,7 @@ SPAN_COLUMNS = (
     "key_id",
     "ttft_ms",
     "prompt",
+    "project",
     "is_attempt",
     "attributes",
     "events",
@@ -60,6 +61,7 @@ TRACE_COLUMNS = (
     "user_id",
     "key_id",
     "prompt",
+    "project",
     "ttft_ms",
     "tags",
 )

@@ -118,6 +118,7 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
         "events": events,
         "content": content or None,
         "prompt": prompt,
+        "project": _text(attributes.get("spyglass.project")),
     }
 
 

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from starlette.responses import Response
 
 from ._convert import otlp_to_spans
 from ._pipeline import TracePipeline
+from ._projects import stamp_project
 
 __all__ = ["OtlpReceiver"]
 
@@ -50,12 +52,20 @@ class OtlpReceiver:
     Args:
         pipeline: where accepted spans go (the same write path as the gateway's own spans).
         max_body_bytes: the limit on the body, compressed and decompressed alike.
-        accept: optional check of the request before anything is read (auth, later).
+        project_of: the project a request's spans must be filed under (its key's, when the
+            key is confined to one), or None to keep the ``spyglass.project`` spans carry.
     """
 
-    def __init__(self, pipeline: TracePipeline, *, max_body_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        pipeline: TracePipeline,
+        *,
+        max_body_bytes: int = 16 * 1024 * 1024,
+        project_of: Callable[[Request], str | None] | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.max_body_bytes = max_body_bytes
+        self.project_of = project_of
         self.received = 0
         self.rejected = 0
         self.refused_busy = 0
@@ -69,7 +79,8 @@ class OtlpReceiver:
                     415, f"unsupported content type {media or 'none'!r}: use {_PROTOBUF} or {_JSON}"
                 )
             body = await self._read(request)
-            spans, problems = await asyncio.to_thread(_decode, body, as_json)
+            project = self.project_of(request) if self.project_of is not None else None
+            spans, problems = await asyncio.to_thread(_decode, body, as_json, project)
         except _BadRequest as error:
             return _status_response(error.status, error.message, as_json)
         if not self.pipeline.queue.has_room(len(spans)):
@@ -126,7 +137,9 @@ def _inflate(body: bytes, limit: int, encoding: str) -> bytes:
     return data
 
 
-def _decode(body: bytes, as_json: bool) -> tuple[list[ReadableSpan], list[str]]:
+def _decode(
+    body: bytes, as_json: bool, project: str | None = None
+) -> tuple[list[ReadableSpan], list[str]]:
     request = ExportTraceServiceRequest()
     if as_json:
         try:
@@ -147,6 +160,8 @@ def _decode(body: bytes, as_json: bool) -> tuple[list[ReadableSpan], list[str]]:
             request.ParseFromString(body)
         except DecodeError as exc:
             raise _BadRequest(400, f"not an ExportTraceServiceRequest: {exc}") from None
+    if project is not None:
+        stamp_project(request, project)
     return otlp_to_spans(request)
 
 

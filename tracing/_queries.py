@@ -75,6 +75,7 @@ class TraceFilter:
     tag: str | None = None
     attributes: list[tuple[str, str]] = field(default_factory=list)
     text: str | None = None
+    project: str | None = None
 
 
 def _encode_cursor(values: list[Any]) -> str:
@@ -117,6 +118,7 @@ def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
         (t.user_id, where.user_id),
         (t.key_id, where.key_id),
         (t.service_name, where.service),
+        (t.project, where.project),
     ):
         if value is not None:
             found.append(column == value)
@@ -279,8 +281,12 @@ def get_trace(
     parent_span_id: str | None = None,
     limit: int = 1000,
     cursor: str | None = None,
+    project: str | None = None,
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str | None]:
-    """A trace's summary and a page of its spans in start order (or one span's children)."""
+    """A trace's summary and a page of its spans in start order (or one span's children).
+
+    With ``project``, a trace of another project is answered as if it did not exist.
+    """
     if not 1 <= limit <= 10000:
         raise QueryError("limit", "expected 1 to 10000")
     if len(trace_id) != 32 or not _is_hex(trace_id):
@@ -298,13 +304,14 @@ def get_trace(
         summary_row = connection.execute(
             select(TRACES).where(TRACES.c.trace_id == trace_id)
         ).first()
+        if summary_row is None or (project is not None and summary_row.project != project):
+            return None, [], None
         spans = [dict(row._mapping) for row in connection.execute(query)]
     next_cursor = None
     if len(spans) > limit:
         spans = spans[:limit]
         next_cursor = _encode_cursor([spans[-1]["start_ns"], spans[-1]["span_id"]])
-    summary = dict(summary_row._mapping) if summary_row is not None else None
-    return summary, spans, next_cursor
+    return dict(summary_row._mapping), spans, next_cursor
 
 
 # What a span is shown with: its row, less the text the search index is built from.
@@ -316,7 +323,12 @@ def _is_hex(text: str) -> bool:
 
 
 def list_sessions(
-    store: TraceStore, *, limit: int = 50, cursor: str | None = None, user_id: str | None = None
+    store: TraceStore,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    user_id: str | None = None,
+    project: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Sessions (conversations), most recently active first, with their totals."""
     if not 1 <= limit <= 500:
@@ -341,6 +353,8 @@ def list_sessions(
     )
     if user_id is not None:
         query = query.where(t.user_id == user_id)
+    if project is not None:
+        query = query.where(t.project == project)
     if cursor:
         when, session = _decode_cursor(cursor, int)
         query = query.having(or_(last < when, and_(last == when, t.session_id < session)))
@@ -365,8 +379,12 @@ def usage_stats(
     end_ns: int,
     bucket_seconds: int,
     group_by: GroupBy = "none",
+    project: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Per time bucket (and group): LLM requests, errors, latency p50/p95, TTFT, tokens, cost."""
+    """Per time bucket (and group): LLM requests, errors, latency p50/p95, TTFT, tokens, cost.
+
+    ``project`` counts only that project's calls (the spans' own ``project``).
+    """
     if end_ns <= start_ns:
         raise QueryError("end", "must be after start")
     if bucket_seconds < 1:
@@ -394,6 +412,8 @@ def usage_stats(
         s.start_ns >= start_ns,
         s.start_ns < end_ns,
     )
+    if project is not None:
+        query = query.where(s.project == project)
     buckets: dict[tuple[int, Any], dict[str, Any]] = {}
     durations: dict[tuple[int, Any], list[float]] = defaultdict(list)
     ttfts: dict[tuple[int, Any], list[float]] = defaultdict(list)

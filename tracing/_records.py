@@ -52,6 +52,7 @@ class SpanRecord(SQLModel, table=True):
     key_id: str | None = Field(default=None, max_length=64)
     ttft_ms: float | None = None
     prompt: str | None = Field(default=None, max_length=256, description="name/version")
+    project: str | None = Field(default=None, max_length=200, description="spyglass.project")
     is_attempt: bool = Field(default=False, description="a gateway upstream attempt")
     attributes: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONType, nullable=False)
@@ -80,6 +81,7 @@ class TraceRecord(SQLModel, table=True):
         Index("ix_traces_key_start", "key_id", "start_ns"),
         Index("ix_traces_name_start", "name", "start_ns"),
         Index("ix_traces_prompt_start", "prompt", "start_ns"),
+        Index("ix_traces_project_start", "project", "start_ns"),
         Index("ix_traces_duration", "duration_ms"),
         Index("ix_traces_cost", "cost"),
     )
@@ -104,6 +106,7 @@ class TraceRecord(SQLModel, table=True):
     user_id: str | None = Field(default=None, max_length=256)
     key_id: str | None = Field(default=None, max_length=64)
     prompt: str | None = Field(default=None, max_length=256, description="name/version")
+    project: str | None = Field(default=None, max_length=200, description="the first span's")
     ttft_ms: float | None = None
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
 

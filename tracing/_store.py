@@ -132,8 +132,7 @@ class TraceStore:
         start = f"{lower}(traces.start_ns, excluded.start_ns)"
         end = f"{upper}(traces.end_ns, excluded.end_ns)"
         firsts = ", ".join(
-            f"{c} = coalesce(traces.{c}, excluded.{c})"
-            for c in ("model", "provider", "session_id", "user_id", "key_id", "prompt", "ttft_ms")
+            f"{c} = coalesce(traces.{c}, excluded.{c})" for c in (*_SUMMARY_KEYS, "ttft_ms")
         )
         sums = ", ".join(
             f"{c} = traces.{c} + excluded.{c}"
@@ -159,8 +158,8 @@ class TraceStore:
         )
 
 
-_SUMMARY_KEYS = ("model", "provider", "session_id", "user_id", "key_id", "prompt")
-_SUMMARY_KEYS_OF_ATTEMPT = ("session_id", "user_id", "key_id", "prompt")
+_SUMMARY_KEYS = ("model", "provider", "session_id", "user_id", "key_id", "prompt", "project")
+_SUMMARY_KEYS_OF_ATTEMPT = ("session_id", "user_id", "key_id", "prompt", "project")
 
 
 def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -190,6 +189,7 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "user_id": None,
                 "key_id": None,
                 "prompt": None,
+                "project": None,
                 "ttft_ms": None,
                 "tags": [],
             }

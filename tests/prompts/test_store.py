@@ -191,3 +191,32 @@ def test_concurrent_identical_pushes_create_one_version(engine: Engine, name: st
     assert {version.version for version, _ in results} == {1}
     assert sum(created for _, created in results) == 1
     assert [e["to_version"] for e in PromptStore(engine).history(name)] == [1]
+
+
+def test_a_name_is_unique_per_project(store: PromptStore, name: str) -> None:
+    store.push(name, "nobody's")
+    store.push(name, "A's", project="A", labels=["production"])
+    store.push(name, "B's", project="B")
+    store.push(name, "B's again", project="B")
+    assert store.get(name).template == "nobody's"
+    assert store.get(f"{name}@production", project="A").template == "A's"
+    assert [v.version for v in store.versions(name, project="B")] == [2, 1]
+    with pytest.raises(PromptNotFoundError):
+        store.get(f"{name}@production", project="B")
+    with pytest.raises(PromptNotFoundError):
+        store.get(name, project="C")
+    with pytest.raises(PromptExistsError):
+        store.create(name, project="A")
+    store.create(name, project="C")
+    assert [p.name for p in store.list_prompts(project="C")[0]] == [name]
+    assert [e["to_version"] for e in store.history(name, project="A")] == [1]
+
+
+def test_concurrent_first_pushes_in_two_projects(engine: Engine, name: str) -> None:
+    """The lock on a new prompt is per (project, name): each project gets its own version 1."""
+    results = _race(
+        8, lambda i: PromptStore(engine).push(name, f"variant {i}", project="AB"[i % 2])
+    )
+    assert sorted(version.version for version, _ in results) == [1, 1, 2, 2, 3, 3, 4, 4]
+    for project in "AB":
+        assert len(PromptStore(engine).versions(name, project=project)) == 4

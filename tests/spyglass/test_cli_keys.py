@@ -90,7 +90,7 @@ def test_the_key_goes_to_stdout_alone_for_scripts() -> None:
         ),
         (["create", "--metadata", "novalue"], 2, "--metadata: expected KEY=VALUE"),
         (["revoke", "key_nope"], 1, "no key with id 'key_nope'"),
-        (["usage", "--by", "colour"], 2, "--by: expected key, team, model and/or day"),
+        (["usage", "--by", "colour"], 2, "--by: expected key, team, project, model and/or day"),
     ],
 )
 def test_errors_name_the_option(args: list[str], code: int, words: str) -> None:

@@ -173,3 +173,16 @@ def test_prompt_commands_never_import_litellm(files: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_project_option_picks_the_namespace(files: Path) -> None:
+    text = str(files / "summarize.txt")
+    assert run("push", "summarize", "-f", text, "--project", "A").exit_code == 0
+    (files / "other.txt").write_text("Unscoped {{text}}\n")
+    assert run("push", "summarize", "-f", str(files / "other.txt")).exit_code == 0
+    assert "Summarize in" in run("show", "summarize", "--project", "A").output
+    assert "Unscoped" in run("show", "summarize").output
+    missing = run("show", "summarize", "--project", "B")
+    assert missing.exit_code != 0
+    listed = run("list", "--project", "A", "--json")
+    assert [p["name"] for p in json.loads(listed.output)] == ["summarize"]

@@ -83,3 +83,89 @@ async def test_ready_is_503_when_the_store_is_unreachable(
     assert live.status_code == 200
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "store": "unreachable"}
+
+
+def test_projects_migration_keeps_the_rows_before_it(engine: Engine) -> None:
+    """0007 adds projects: old traces, spans and runs have none; old prompts are unscoped."""
+    from sqlalchemy import text
+
+    from prompts import PromptStore
+
+    upgrade_store(engine, "0006")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO traces (trace_id, start_ns, end_ns, duration_ms, status, span_count,"
+                " llm_count, input_tokens, output_tokens, cost, tags) VALUES"
+                " (:t, 1, 2, 0, 'ok', 1, 0, 0, 0, 0, '[]')"
+            ),
+            {"t": "a" * 32},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO spans (trace_id, span_id, name, kind, span_kind, status, start_ns,"
+                " end_ns, duration_ms, is_attempt, attributes, events) VALUES"
+                " (:t, :s, 'old', 'span', 'internal', 'ok', 1, 2, 0, false, '{}', '[]')"
+            ),
+            {"t": "a" * 32, "s": "b" * 16},
+        )
+        conn.execute(
+            text("INSERT INTO eval_experiments (id, name, created_at) VALUES (1, 'qa', :now)"),
+            {"now": "2026-01-01T00:00:00+00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO eval_runs (id, experiment_id, invocation, variant, status, total,"
+                " dataset_hash, params, spec, tags, created_at) VALUES"
+                " ('r1', 1, 'i', 'v', 'finished', 0, 'h', '{}', '{}', '[]', :now)"
+            ),
+            {"now": "2026-01-01T00:00:00+00:00"},
+        )
+    # A prompt with two versions and a label, pushed by the store as it was at 0006.
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO prompts (id, name, tags, created_at, updated_at) VALUES"
+                " (7, 'summarize', '[]', :now, :now)"
+            ),
+            {"now": "2026-01-01T00:00:00+00:00"},
+        )
+        for version in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO prompt_versions (prompt_id, version, engine, template, variables,"
+                    " model_config, content_hash, created_at) VALUES"
+                    " (7, :v, 'mustache', :tpl, '[]', '{}', :h, :now)"
+                ),
+                {"v": version, "tpl": f'"v{version}"', "h": str(version), "now": "2026-01-01"},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO prompt_labels (prompt_id, label, version, updated_at) VALUES"
+                " (7, 'production', 1, :now)"
+            ),
+            {"now": "2026-01-01T00:00:00+00:00"},
+        )
+    upgrade_store(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT project FROM traces")).all() == [(None,)]
+        assert conn.execute(text("SELECT project FROM spans")).all() == [(None,)]
+        assert conn.execute(text("SELECT project FROM eval_runs")).all() == [(None,)]
+        assert conn.execute(text("SELECT project FROM prompts")).all() == [("",)]
+    prompts = PromptStore(engine)
+    assert prompts.get("summarize@production").template == "v1"
+    assert [v.version for v in prompts.versions("summarize")] == [2, 1]
+    # The same name in a project is another prompt; in the same project it is the same one.
+    version, created = prompts.push("summarize", "A's", project="A")
+    assert (version.version, created) == (1, True)
+    assert prompts.get("summarize").template == "v2"
+    # Going back would make 'summarize' ambiguous: refused, and nothing is lost.
+    with pytest.raises(RuntimeError, match="summarize"):
+        downgrade_store(engine, "0006")
+    assert current_revision(engine) == head_revision()
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM prompts WHERE project = 'A'"))
+    downgrade_store(engine, "0006")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM prompt_versions")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM prompt_labels")).scalar() == 1

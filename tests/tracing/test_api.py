@@ -199,6 +199,7 @@ async def test_a_trace_and_its_spans(traffic: Traffic) -> None:
         "user_id": "alice",
         "key_id": None,
         "prompt": None,
+        "project": None,
         "ttft_ms": None,
         "tags": [],
         "start_time": trace["start_time"],

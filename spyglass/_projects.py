@@ -1,0 +1,23 @@
+"""The project a request is confined to, read from the key authentication left in its scope.
+
+The trace, prompt and eval APIs and the OTLP receiver are given this function (``project_of``)
+rather than the key: they belong to packages that know nothing of keys.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from gateway import KeyInfo
+
+__all__ = ["confined_project"]
+
+
+def confined_project(request: Request) -> str | None:
+    """The caller's key's project when the key is confined to it; None for every project.
+
+    None for the master key and admin keys, for keys without a project, and for anonymous
+    callers when authentication is off: they may see every project.
+    """
+    key = (request.scope.get("state") or {}).get("key")
+    return key.confined_to if isinstance(key, KeyInfo) else None
