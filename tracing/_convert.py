@@ -16,8 +16,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from ._normalize import Normalized, normalize
+from ._policy import ContentPolicy
 
-__all__ = ["otlp_to_spans", "span_to_row"]
+__all__ = ["build_row", "otlp_to_rows", "otlp_to_spans", "span_to_row"]
 
 _SPAN_KINDS = {
     SpanKind.INTERNAL: "internal",
@@ -51,25 +52,58 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
     """The ``spans`` row of one finished span."""
     context = span.context
     assert context is not None
-    attributes = {
-        k: v if isinstance(v, str | int | float) else _jsonable(v)
-        for k, v in (span.attributes or {}).items()
-    }
-    events: list[dict[str, Any]] = [
-        {
-            "name": event.name,
-            "time_ns": event.timestamp,
-            "attributes": {k: _jsonable(v) for k, v in (event.attributes or {}).items()},
-        }
-        for event in span.events
-    ]
-    scope = span.instrumentation_scope
+    status = span.status
+    start = span.start_time or 0
+    return build_row(
+        trace_id=f"{context.trace_id:032x}",
+        span_id=f"{context.span_id:016x}",
+        parent_span_id=f"{span.parent.span_id:016x}" if span.parent else None,
+        name=span.name,
+        span_kind=_SPAN_KINDS.get(span.kind, "internal"),
+        status=_STATUS.get(status.status_code, "unset"),
+        status_message=status.description or None,
+        start=start,
+        end=span.end_time or start,
+        service_name=_service_name(span.resource),
+        scope_name=span.instrumentation_scope.name if span.instrumentation_scope else None,
+        attributes={
+            k: v if isinstance(v, str | int | float) else _jsonable(v)
+            for k, v in (span.attributes or {}).items()
+        },
+        events=[
+            {
+                "name": event.name,
+                "time_ns": event.timestamp,
+                "attributes": {k: _jsonable(v) for k, v in (event.attributes or {}).items()},
+            }
+            for event in span.events
+        ],
+    )
+
+
+def build_row(
+    *,
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    name: str,
+    span_kind: str,
+    status: str,
+    status_message: str | None,
+    start: int,
+    end: int,
+    service_name: str | None,
+    scope_name: str | None,
+    attributes: dict[str, Any],
+    events: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The ``spans`` row of a span given as plain values (attributes already JSON-able)."""
     content: dict[str, Any] | str | None
-    if scope is not None and scope.name == GATEWAY_SCOPE and not events:
+    if scope_name == GATEWAY_SCOPE and not events:
         view = _gateway_view(attributes)
         content = _gateway_content(attributes)
     else:
-        view = normalize(span.name, attributes, [(e["name"], e["attributes"]) for e in events])
+        view = normalize(name, attributes, [(e["name"], e["attributes"]) for e in events])
         content = {}
         for key, value in (
             ("system", view.system_instructions),
@@ -80,29 +114,26 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
         ):
             if value:
                 content[key] = value
-    start = span.start_time or 0
-    end = span.end_time or start
     prompt = None
     if view.prompt_name:
         prompt = (
             f"{view.prompt_name}/{view.prompt_version}" if view.prompt_version else view.prompt_name
         )
     key_id = attributes.get("spyglass.key.id")
-    status = span.status
     return {
-        "trace_id": f"{context.trace_id:032x}",
-        "span_id": f"{context.span_id:016x}",
-        "parent_span_id": f"{span.parent.span_id:016x}" if span.parent else None,
-        "name": span.name,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent_span_id,
+        "name": name,
         "kind": view.kind,
-        "span_kind": _SPAN_KINDS.get(span.kind, "internal"),
-        "status": _STATUS.get(status.status_code, "unset"),
-        "status_message": status.description or None,
+        "span_kind": span_kind,
+        "status": status,
+        "status_message": status_message,
         "start_ns": start,
         "end_ns": end,
         "duration_ms": max(end - start, 0) / 1e6,
-        "service_name": _service_name(span.resource),
-        "scope_name": span.instrumentation_scope.name if span.instrumentation_scope else None,
+        "service_name": service_name,
+        "scope_name": scope_name,
         "model": view.model,
         "provider": view.provider,
         "input_tokens": view.input_tokens,
@@ -222,6 +253,75 @@ def _attributes(pairs: Iterable[Any]) -> dict[str, Any]:
         # Scalars inline: this runs for every attribute of every span received.
         found[kv.key] = getattr(value, which) if which in _SCALARS else _any_value(value)
     return found
+
+
+_OTLP_KIND_NAMES = ("internal", "internal", "server", "client", "producer", "consumer")
+_OTLP_STATUS_NAMES = ("unset", "ok", "error")
+
+
+def otlp_to_rows(request: Any, policy: ContentPolicy) -> tuple[list[dict[str, Any]], list[str]]:
+    """The store rows of an ``ExportTraceServiceRequest``'s spans, the content policy applied,
+    and the reasons spans were rejected.
+
+    The receiver's path when no external exporter needs the spans themselves: the same rows
+    as ``span_to_row`` after ``ContentPolicyProcessor`` would give, without building the
+    SDK's span, context, status, event and scope objects for each span first.
+    """
+    rows: list[dict[str, Any]] = []
+    rejected: list[str] = []
+    for resource_spans in request.resource_spans:
+        service = _attributes(resource_spans.resource.attributes).get("service.name")
+        service_name = str(service) if service is not None else None
+        for scope_spans in resource_spans.scope_spans:
+            scope_name = scope_spans.scope.name or "unknown"
+            for span in scope_spans.spans:
+                problem = _invalid(span)
+                if problem:
+                    rejected.append(problem)
+                    continue
+                attributes = _attributes(span.attributes)
+                changed = policy.attributes(attributes)
+                events = []
+                for event in span.events:
+                    if not policy.keeps_event(event.name):
+                        continue
+                    event_attributes = _attributes(event.attributes)
+                    allowed = policy.attributes(event_attributes)
+                    if allowed is not None:
+                        event_attributes = _jsonable_values(allowed)
+                    events.append(
+                        {
+                            "name": event.name,
+                            "time_ns": event.time_unix_nano,
+                            "attributes": event_attributes,
+                        }
+                    )
+                parent = span.parent_span_id
+                code, kind = span.status.code, span.kind
+                start = span.start_time_unix_nano
+                rows.append(
+                    build_row(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=parent.hex() if parent and any(parent) else None,
+                        name=span.name,
+                        span_kind=_OTLP_KIND_NAMES[kind] if 0 <= kind < 6 else "internal",
+                        status=_OTLP_STATUS_NAMES[code] if 0 <= code < 3 else "unset",
+                        status_message=span.status.message or None,
+                        start=start,
+                        end=span.end_time_unix_nano or start,
+                        service_name=service_name,
+                        scope_name=scope_name,
+                        attributes=attributes if changed is None else _jsonable_values(changed),
+                        events=events,
+                    )
+                )
+    return rows, rejected
+
+
+def _jsonable_values(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The policy names truncated keys in a tuple: stored as a JSON list like the rest."""
+    return {k: _jsonable(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
 
 
 def otlp_to_spans(request: Any) -> tuple[list[ReadableSpan], list[str]]:

@@ -23,11 +23,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.sdk.trace import ReadableSpan
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._convert import otlp_to_spans
 from ._pipeline import TracePipeline
 from ._projects import stamp_project
 
@@ -80,7 +78,7 @@ class OtlpReceiver:
                 )
             body = await self._read(request)
             project = self.project_of(request) if self.project_of is not None else None
-            spans, problems = await asyncio.to_thread(_decode, body, as_json, project)
+            spans, problems = await asyncio.to_thread(self._convert, body, as_json, project)
         except _BadRequest as error:
             return _status_response(error.status, error.message, as_json)
         if not self.pipeline.queue.has_room(len(spans)):
@@ -99,6 +97,11 @@ class OtlpReceiver:
             )
             response.partial_success.error_message = shown
         return _encode(response, as_json, 200)
+
+    def _convert(
+        self, body: bytes, as_json: bool, project: str | None
+    ) -> tuple[list[Any], list[str]]:
+        return self.pipeline.convert(_decode(body, as_json, project))
 
     async def _read(self, request: Request) -> bytes:
         limit = self.max_body_bytes
@@ -137,9 +140,7 @@ def _inflate(body: bytes, limit: int, encoding: str) -> bytes:
     return data
 
 
-def _decode(
-    body: bytes, as_json: bool, project: str | None = None
-) -> tuple[list[ReadableSpan], list[str]]:
+def _decode(body: bytes, as_json: bool, project: str | None = None) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     if as_json:
         try:
@@ -162,7 +163,7 @@ def _decode(
             raise _BadRequest(400, f"not an ExportTraceServiceRequest: {exc}") from None
     if project is not None:
         stamp_project(request, project)
-    return otlp_to_spans(request)
+    return request
 
 
 def _hex_ids_to_base64(data: dict[str, Any]) -> None:

@@ -12,22 +12,21 @@ OTLP receiver answers 503 when the queue is full) nor its drop count.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ._content import CONTENT_ATTRIBUTES, is_content_key
-from ._convert import span_to_row
+from ._content import CONTENT_ATTRIBUTES
+from ._convert import otlp_to_rows, otlp_to_spans, span_to_row
+from ._policy import CONTENT_EVENTS, TRUNCATED_ATTRIBUTE, ContentPolicy
 from ._store import TraceStore
 from ._writer import ProcessWriter
 
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTENT_ATTRIBUTES",
     "CONTENT_EVENTS",
+    "TRUNCATED_ATTRIBUTE",
     "ContentPolicyProcessor",
     "QueueProcessor",
     "StoreExporter",
@@ -45,49 +45,8 @@ __all__ = [
 
 log = logging.getLogger("spyglass.tracing")
 
-_SECRET_KEY = re.compile(
-    r"(^|[._-])(authorization|api[_-]?key|apikey|secret|password|passwd|access[_-]?token|"
-    r"refresh[_-]?token|x-api-key|cookie)$",
-    re.IGNORECASE,
-)
-TRUNCATED_ATTRIBUTE = "spyglass.truncated"
 _GATEWAY_SCOPE = "spyglass.gateway"
 _GATEWAY_CONTENT = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions")
-# The GenAI conventions' older event form of messages: the whole of each event is content.
-CONTENT_EVENTS = frozenset(
-    {
-        "gen_ai.system.message",
-        "gen_ai.user.message",
-        "gen_ai.assistant.message",
-        "gen_ai.tool.message",
-        "gen_ai.choice",
-        "gen_ai.content.prompt",
-        "gen_ai.content.completion",
-    }
-)
-
-
-_KEEP, _CONTENT, _SECRET = 0, 1, 2
-
-
-@functools.lru_cache(maxsize=4096)
-def _classify(key: str) -> int:
-    """What an attribute key holds; keys repeat across spans, so this is cached."""
-    if is_content_key(key):
-        return _CONTENT
-    if _SECRET_KEY.search(key) and not key.endswith("tokens"):
-        return _SECRET
-    return _KEEP
-
-
-def _cut(value: str, limit: int) -> str | None:
-    """``value`` cut to ``limit`` bytes of UTF-8 on a character boundary; None if it fits."""
-    if len(value) <= limit // 4:  # four bytes a character at most: no need to encode
-        return None
-    encoded = value.encode("utf-8", "replace")
-    if len(encoded) <= limit:
-        return None
-    return encoded[:limit].decode("utf-8", "ignore")
 
 
 class ContentPolicyProcessor(SpanProcessor):
@@ -103,7 +62,9 @@ class ContentPolicyProcessor(SpanProcessor):
         self, inner: SpanProcessor, *, capture_content: bool, max_attribute_bytes: int
     ) -> None:
         self._inner = inner
-        self._capture = capture_content
+        self.policy = ContentPolicy(
+            capture_content=capture_content, max_attribute_bytes=max_attribute_bytes
+        )
         self._limit = max_attribute_bytes
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -125,7 +86,7 @@ class ContentPolicyProcessor(SpanProcessor):
                 for key in _GATEWAY_CONTENT
             ):
                 return span
-        changed = self._attributes(attributes)
+        changed = self.policy.attributes(attributes)
         events = self._events(span.events) if span.events else None
         if changed is None and events is None:
             return span
@@ -144,35 +105,15 @@ class ContentPolicyProcessor(SpanProcessor):
             instrumentation_scope=span.instrumentation_scope,
         )
 
-    def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The attributes as they may be stored, or None when none needed changing."""
-        changed: dict[str, Any] | None = None
-        truncated: list[str] = []
-        for key, value in attributes.items():
-            kind = _classify(key)
-            if kind == _CONTENT and not self._capture:
-                changed = changed if changed is not None else dict(attributes)
-                del changed[key]
-            elif kind == _SECRET:
-                changed = changed if changed is not None else dict(attributes)
-                changed[key] = "***"
-            elif isinstance(value, str) and (cut := _cut(value, self._limit)) is not None:
-                changed = changed if changed is not None else dict(attributes)
-                changed[key] = cut
-                truncated.append(key)
-        if changed is not None and truncated:
-            changed[TRUNCATED_ATTRIBUTE] = tuple(truncated)
-        return changed
-
     def _events(self, events: Sequence[Event]) -> list[Event] | None:
         """The events as they may be stored (same policy), or None when none needed changing."""
         kept: list[Event] = []
         changed = False
         for event in events:
-            if not self._capture and event.name in CONTENT_EVENTS:
+            if not self.policy.keeps_event(event.name):
                 changed = True
                 continue
-            attributes = self._attributes(event.attributes or {})
+            attributes = self.policy.attributes(event.attributes or {})
             if attributes is None:
                 kept.append(event)
             else:
@@ -222,6 +163,9 @@ class StoreExporter(SpanExporter):
         # (another Spyglass exporting its gateway spans here must not count as this one's).
         local = []
         for span in spans:
+            if isinstance(span, dict):  # a received span's row (TracePipeline.convert)
+                rows.append(span)
+                continue
             try:
                 row = span_to_row(span)
             except Exception as exc:  # one malformed span must not sink its batch
@@ -475,10 +419,28 @@ class TracePipeline:
             inner, capture_content=capture_content, max_attribute_bytes=max_attribute_bytes
         )
 
-    def ingest(self, spans: Sequence[ReadableSpan]) -> None:
-        """Spans received from outside (OTLP), finished already."""
-        for span in spans:
-            self.head.on_end(span)
+    def convert(self, request: Any) -> tuple[list[Any], list[str]]:
+        """An OTLP ``ExportTraceServiceRequest`` as what :meth:`ingest` takes, and the reasons
+        spans were rejected.
+
+        Without external exporters, the spans become store rows directly (the content policy
+        applied): the SDK's span objects would only be converted to rows again. With them,
+        SDK spans, which the exporters need.
+        """
+        if self.exports:
+            return otlp_to_spans(request)
+        return otlp_to_rows(request, self.head.policy)
+
+    def ingest(self, items: Sequence[ReadableSpan | dict[str, Any]]) -> None:
+        """Spans received from outside (OTLP), finished already, as :meth:`convert` gave
+        them: SDK spans go through the processors, rows (policy applied) to the store's queue.
+        """
+        queue = self.queue
+        for item in items:
+            if isinstance(item, dict):
+                queue.on_end(item)  # type: ignore[arg-type]
+            else:
+                self.head.on_end(item)
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until what is queued so far is written."""
