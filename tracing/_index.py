@@ -90,8 +90,43 @@ def facet_token(key: str, facet: str) -> str:
 
 
 def attribute_tokens(attributes: Mapping[str, Any]) -> str:
-    """A span's facet tokens, one text (``spans.attribute_tokens``)."""
-    return " ".join([facet_token(key, facet) for key, facet in attribute_facets(attributes)])
+    """A span's facet tokens, one text (``spans.attribute_tokens``).
+
+    The same tokens as ``attribute_facets`` then ``facet_token`` give, found faster: most
+    (key, value) pairs repeat from span to span (a model, a provider, a route), so the
+    token of a short pair is looked up first, and only a new pair is classified and hashed.
+    """
+    tokens = []
+    cache = _PAIR_TOKENS
+    for key, value in attributes.items():
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:
+            pair = (key, kind, value)  # the type too: 1, True and "1" are three facets
+            token = cache.get(pair)
+            if token is None:
+                token = _pair_token(key, value)
+                if len(cache) >= _PAIR_CACHE_SIZE:
+                    cache.clear()  # unique values (response ids) must not grow it forever
+                cache[pair] = token
+            if token:
+                tokens.append(token)
+        elif kind is float and (facet := _float_facet(value)) and _is_facet_key(key):
+            tokens.append(facet_token(key, facet))
+    return " ".join(tokens)
+
+
+_PAIR_TOKENS: dict[tuple[str, type, Any], str] = {}
+_PAIR_CACHE_SIZE = 8192
+
+
+def _pair_token(key: str, value: str | int | bool) -> str:
+    """The token of a str, int or bool attribute; "" when it is not a facet."""
+    found = attribute_facets({key: value})
+    return facet_token(*found[0]) if found else ""
+
+
+def _float_facet(value: float) -> str | None:
+    return "n:" + _number(value) if math.isfinite(value) else None
 
 
 def facet_candidates(key: str, value: str) -> list[str] | None:

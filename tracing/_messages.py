@@ -59,7 +59,7 @@ def parse_parts(value: Any) -> list[dict[str, Any]] | None:
 
 def message(obj: Any, default_role: str) -> Message:
     """A semconv message from one in semconv form, in OpenAI's form, or from anything else."""
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         return {"role": default_role, "parts": [_text(as_text(obj))]}
     role = scalar(obj.get("role")) or default_role
     parts = obj.get("parts")
@@ -76,11 +76,12 @@ def message(obj: Any, default_role: str) -> Message:
 
 
 def _part(obj: Any) -> dict[str, Any]:
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         return _text(as_text(obj))
+    if obj.get("type") != "tool_call":
+        return obj if type(obj) is dict else dict(obj)  # read only from here on: not copied
     part = dict(obj)
-    if part.get("type") == "tool_call":
-        part["arguments"] = _arguments(part.get("arguments"))
+    part["arguments"] = _arguments(part.get("arguments"))
     return part
 
 
@@ -174,6 +175,11 @@ def text_value(value: Any) -> str | None:
 
 def scalar(value: Any) -> str | None:
     """A scalar as text; empty strings and containers count as absent."""
-    if value is None or value == "" or isinstance(value, Mapping | list | tuple):
+    kind = type(value)
+    if kind is str:  # most values: checked first, as this runs for every field of every span
+        return value or None
+    if value is None or kind is dict or kind is list or kind is tuple:
+        return None
+    if isinstance(value, Mapping | list | tuple) or value == "":
         return None
     return value if isinstance(value, str) else str(value)

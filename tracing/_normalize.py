@@ -14,6 +14,7 @@ This module is pure: no I/O, no logging, nothing raised for odd input.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -154,13 +155,13 @@ def normalize(
     found: dict[str, Any] = {}
     # Only the conventions a span shows signs of are read: most spans carry one, and the
     # store normalizes every span it writes.
-    prefixes = {key.partition(".")[0] for key in attributes}
+    deprecated, openinference, openllmetry = _conventions(tuple(attributes))
     partials = [_read_spyglass(attributes), _read_genai(attributes)]
-    if events or any(key in attributes for key in _DEPRECATED_GENAI_KEYS):
+    if events or deprecated:
         partials.append(_read_genai_deprecated(attributes, events))
-    if prefixes & _OPENINFERENCE_ROOTS:
+    if openinference:
         partials.append(_read_openinference(attributes))
-    if prefixes & _OPENLLMETRY_ROOTS and _has_openllmetry_keys(attributes, prefixes):
+    if openllmetry:
         partials.append(_read_openllmetry(attributes))
     for partial in partials:
         for key, value in partial.items():
@@ -213,12 +214,25 @@ _OPENLLMETRY_GENAI_KEYS = frozenset(
 )
 
 
-def _has_openllmetry_keys(attributes: Attributes, prefixes: set[str]) -> bool:
+@functools.lru_cache(maxsize=2048)
+def _conventions(keys: tuple[str, ...]) -> tuple[bool, bool, bool]:
+    """Whether spans with these attribute keys may carry the deprecated GenAI names,
+    OpenInference's or OpenLLMetry's: one instrumentation writes the same keys span after
+    span, so the answer is cached by the whole key set."""
+    prefixes = {key.partition(".")[0] for key in keys}
+    return (
+        any(key in keys for key in _DEPRECATED_GENAI_KEYS),
+        bool(prefixes & _OPENINFERENCE_ROOTS),
+        bool(prefixes & _OPENLLMETRY_ROOTS) and _has_openllmetry_keys(keys, prefixes),
+    )
+
+
+def _has_openllmetry_keys(keys: Sequence[str], prefixes: set[str]) -> bool:
     """Whether a span carries anything ``_read_openllmetry`` reads: every GenAI semconv span
     has ``gen_ai.*`` keys, but only OpenLLMetry's have these (``gen_ai.prompt.0.content``)."""
     if "traceloop" in prefixes or "llm" in prefixes:
         return True
-    for key in attributes:
+    for key in keys:
         if key in _OPENLLMETRY_GENAI_KEYS or (
             key.startswith(("gen_ai.prompt.", "gen_ai.completion."))
             and key[key.index(".", 7) + 1 : key.index(".", 7) + 2].isdigit()
@@ -494,7 +508,11 @@ def _first(*values: Any) -> str | None:
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    kind = type(value)
+    if kind is float or kind is int:  # the common case first: this runs for every span
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         number = float(value)
@@ -504,5 +522,7 @@ def _float(value: Any) -> float | None:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     number = _float(value)
     return None if number is None else int(number)
