@@ -54,6 +54,23 @@ def test_writes_like_the_store_itself(url: str, engine: Engine) -> None:
     assert [s["name"] for s in spans] == ["agent", "step 0", "step 1", "step 2", "step 3"]
 
 
+def test_values_json_cannot_carry_reach_the_store_intact(url: str, engine: Engine) -> None:
+    """Batches cross to the child as JSON; one JSON cannot hold (an integer past 64 bits)
+    crosses as a pickle instead, and nothing of it is lost."""
+    huge, text = 2**70, "naïve ✓ \u2028 text"
+    span = make_span(9, 1, None, "odd", 1_000, 2_000, {"big": huge, "text": text, "f": 0.1})
+    writer = ProcessWriter(url, FACTORY)
+    try:
+        assert writer.write([span_to_row(span)]) == 1
+        assert writer.write(rows(8, 2)) == 2  # and plain batches go on as JSON
+    finally:
+        writer.close()
+    _, spans, _ = get_trace(TraceStore(engine), f"{9:032x}")
+    assert spans[0]["attributes"]["text"] == text
+    assert spans[0]["attributes"]["f"] == 0.1
+    assert int(spans[0]["attributes"]["big"]) == huge
+
+
 def test_a_crashed_child_is_replaced(url: str, engine: Engine) -> None:
     writer = ProcessWriter(url, FACTORY)
     try:
