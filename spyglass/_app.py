@@ -43,7 +43,7 @@ from prompts import PromptApiError, PromptClient, PromptStore, prompt_api
 from tracing import ApiError, TraceStore, trace_api
 
 from ._db import check_store, create_store_engine, upgrade_store
-from ._projects import confined_project
+from ._projects import confined_project, vouches_for_keys
 from ._settings import Settings
 from ._tracing import build_tracing
 from ._ui import install_ui
@@ -158,7 +158,12 @@ def create_app(
     engine = create_store_engine(settings.database_url_value())
     store = TraceStore(engine)
     tracing = (
-        build_tracing(settings.tracing, store, project_of=confined_project)
+        build_tracing(
+            settings.tracing,
+            store,
+            project_of=confined_project,
+            vouches_for_keys=vouches_for_keys,
+        )
         if settings.tracing.enabled
         else None
     )

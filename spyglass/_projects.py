@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from gateway import KeyInfo
 
-__all__ = ["confined_project"]
+__all__ = ["confined_project", "vouches_for_keys"]
 
 
 def confined_project(request: Request) -> str | None:
@@ -21,3 +21,13 @@ def confined_project(request: Request) -> str | None:
     """
     key = (request.scope.get("state") or {}).get("key")
     return key.confined_to if isinstance(key, KeyInfo) else None
+
+
+def vouches_for_keys(request: Request) -> bool:
+    """Whether spans the caller sends may say which key paid for them (``spyglass.key.id``).
+
+    Admin keys (another Spyglass exporting its gateway spans) and anonymous callers when
+    authentication is off may; any other key may not, or it could put its spend on another's.
+    """
+    key = (request.scope.get("state") or {}).get("key")
+    return not isinstance(key, KeyInfo) or key.role == "admin"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import TracerProvider
+from starlette.requests import Request
 
 from tracing import (
     LeanTracerProvider,
@@ -89,13 +91,18 @@ def store_writer(config: TracingConfig, store: TraceStore) -> ProcessWriter | No
 
 
 def build_tracing(
-    config: TracingConfig, store: TraceStore, *, project_of: ProjectOf | None = None
+    config: TracingConfig,
+    store: TraceStore,
+    *,
+    project_of: ProjectOf | None = None,
+    vouches_for_keys: Callable[[Request], bool] | None = None,
 ) -> Tracing:
     """The write path into ``store``, a tracer provider that feeds it, and the metrics.
 
     The metrics' registry is the app's own: request metrics from the gateway's spans, and the
     pipeline's queue and the OTLP receiver's counters, read when scraped. ``project_of``
-    names the project the OTLP receiver files a request's spans under (see OtlpReceiver).
+    names the project the OTLP receiver files a request's spans under, ``vouches_for_keys``
+    whether their ``spyglass.key.id`` is kept (see OtlpReceiver).
     """
     metrics = SpanMetrics()
     pipeline = TracePipeline(
@@ -119,7 +126,10 @@ def build_tracing(
     else:
         provider = LeanTracerProvider(pipeline.head, resource)
     receiver = OtlpReceiver(
-        pipeline, max_body_bytes=config.otlp_max_body_bytes, project_of=project_of
+        pipeline,
+        max_body_bytes=config.otlp_max_body_bytes,
+        project_of=project_of,
+        vouches_for_keys=vouches_for_keys,
     )
     metrics.registry.register(PipelineCollector(pipeline, receiver))
     retention = (

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._pipeline import TracePipeline
-from ._projects import stamp_project
+from ._projects import KEY_ATTRIBUTE, drop_attribute, stamp_project
 
 __all__ = ["OtlpReceiver"]
 
@@ -52,6 +52,9 @@ class OtlpReceiver:
         max_body_bytes: the limit on the body, compressed and decompressed alike.
         project_of: the project a request's spans must be filed under (its key's, when the
             key is confined to one), or None to keep the ``spyglass.project`` spans carry.
+        vouches_for_keys: whether a request may attribute its spans to a key
+            (``spyglass.key.id``); when it may not, the attribute is dropped. All may when
+            not given.
     """
 
     def __init__(
@@ -60,10 +63,12 @@ class OtlpReceiver:
         *,
         max_body_bytes: int = 16 * 1024 * 1024,
         project_of: Callable[[Request], str | None] | None = None,
+        vouches_for_keys: Callable[[Request], bool] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.max_body_bytes = max_body_bytes
         self.project_of = project_of
+        self.vouches_for_keys = vouches_for_keys
         self.received = 0
         self.rejected = 0
         self.refused_busy = 0
@@ -78,7 +83,8 @@ class OtlpReceiver:
                 )
             body = await self._read(request)
             project = self.project_of(request) if self.project_of is not None else None
-            spans, problems = await asyncio.to_thread(self._convert, body, as_json, project)
+            keyed = self.vouches_for_keys is None or self.vouches_for_keys(request)
+            spans, problems = await asyncio.to_thread(self._convert, body, as_json, project, keyed)
         except _BadRequest as error:
             return _status_response(error.status, error.message, as_json)
         if not self.pipeline.queue.has_room(len(spans)):
@@ -99,9 +105,14 @@ class OtlpReceiver:
         return _encode(response, as_json, 200)
 
     def _convert(
-        self, body: bytes, as_json: bool, project: str | None
+        self, body: bytes, as_json: bool, project: str | None, keyed: bool
     ) -> tuple[list[Any], list[str]]:
-        return self.pipeline.convert(_decode(body, as_json, project))
+        request = _decode(body, as_json)
+        if project is not None:
+            stamp_project(request, project)
+        if not keyed:
+            drop_attribute(request, KEY_ATTRIBUTE)
+        return self.pipeline.convert(request)
 
     async def _read(self, request: Request) -> bytes:
         limit = self.max_body_bytes
@@ -140,7 +151,7 @@ def _inflate(body: bytes, limit: int, encoding: str) -> bytes:
     return data
 
 
-def _decode(body: bytes, as_json: bool, project: str | None = None) -> ExportTraceServiceRequest:
+def _decode(body: bytes, as_json: bool) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     if as_json:
         try:
@@ -161,8 +172,6 @@ def _decode(body: bytes, as_json: bool, project: str | None = None) -> ExportTra
             request.ParseFromString(body)
         except DecodeError as exc:
             raise _BadRequest(400, f"not an ExportTraceServiceRequest: {exc}") from None
-    if project is not None:
-        stamp_project(request, project)
     return request
 
 

@@ -157,13 +157,14 @@ class StoreExporter(SpanExporter):
         self._in_flight: list[dict[str, Any]] | None = None
         self._flight_lock = threading.RLock()
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        rows = []
+    def export(self, spans: Sequence[ReadableSpan | dict[str, Any]]) -> SpanExportResult:
+        """Store the spans; a received span may come as its row (``TracePipeline.convert``)."""
+        rows: list[dict[str, Any]] = []
         # The rows of spans this process made: spans received over OTLP have remote contexts
         # (another Spyglass exporting its gateway spans here must not count as this one's).
-        local = []
+        local: list[dict[str, Any]] = []
         for span in spans:
-            if isinstance(span, dict):  # a received span's row (TracePipeline.convert)
+            if isinstance(span, dict):
                 rows.append(span)
                 continue
             try:

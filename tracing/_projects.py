@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PROJECT_ATTRIBUTE", "stamp_project"]
+__all__ = ["KEY_ATTRIBUTE", "PROJECT_ATTRIBUTE", "drop_attribute", "stamp_project"]
 
 PROJECT_ATTRIBUTE = "spyglass.project"
+KEY_ATTRIBUTE = "spyglass.key.id"
 
 
 def stamp_project(request: Any, project: str) -> None:
@@ -21,13 +22,31 @@ def stamp_project(request: Any, project: str) -> None:
     It works on the decoded protobuf, before its spans are converted: attributes are a
     repeated list there, so a value the client sent (even several times) is removed first.
     """
+    for span in _spans(request):
+        _drop(span.attributes, PROJECT_ATTRIBUTE)
+        stamp = span.attributes.add()
+        stamp.key = PROJECT_ATTRIBUTE
+        stamp.value.string_value = project
+
+
+def drop_attribute(request: Any, key: str) -> None:
+    """Remove the attribute ``key`` from every span of an ExportTraceServiceRequest.
+
+    The receiver drops ``spyglass.key.id`` from spans a non-admin key sends: the store
+    attributes cost to keys by it (usage, and budgets recounted after a restart), and only
+    the gateway, or another Spyglass exporting with an admin key, may say which key paid.
+    """
+    for span in _spans(request):
+        _drop(span.attributes, key)
+
+
+def _spans(request: Any) -> Any:
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                attributes = span.attributes
-                for index in range(len(attributes) - 1, -1, -1):
-                    if attributes[index].key == PROJECT_ATTRIBUTE:
-                        del attributes[index]
-                stamp = attributes.add()
-                stamp.key = PROJECT_ATTRIBUTE
-                stamp.value.string_value = project
+            yield from scope_spans.spans
+
+
+def _drop(attributes: Any, key: str) -> None:
+    for index in range(len(attributes) - 1, -1, -1):
+        if attributes[index].key == key:
+            del attributes[index]

@@ -206,6 +206,29 @@ async def test_traces_stats_and_sessions_are_separated_by_project(team: Team) ->
     }
 
 
+async def test_only_an_admin_may_attribute_received_spans_to_a_key(team: Team) -> None:
+    """Cost is counted per ``spyglass.key.id``: a collector's key must not put its spend (or
+    its spans) on another key; the master key (another Spyglass exporting) may."""
+    client = team.client
+    victim = (await client.get("/api/auth/whoami", headers=team.b)).json()["id"]
+    claimed, vouched = secrets.token_hex(16), secrets.token_hex(16)
+    for headers, trace_id in ((team.ingest_a, claimed), (ADMIN, vouched)):
+        sent = await client.post(
+            "/v1/traces",
+            headers=headers,
+            json=otlp_span(trace_id, "chat m", {"spyglass.key.id": victim}),
+        )
+        assert sent.status_code == 200, sent.text
+    await until_stored(client, 2)
+    spans = {
+        trace_id: (await client.get(f"/api/traces/{trace_id}", headers=ADMIN)).json()["spans"]
+        for trace_id in (claimed, vouched)
+    }
+    assert "spyglass.key.id" not in spans[claimed][0]["attributes"]
+    assert spans[claimed][0]["key_id"] is None
+    assert spans[vouched][0]["key_id"] == victim
+
+
 async def test_a_key_cannot_widen_its_project(team: Team) -> None:
     client = team.client
     created = await client.post("/api/keys", headers=team.a, json={"project": "B"})

@@ -122,9 +122,7 @@ def _odd_values() -> SpanProto:
         KeyValue(
             key="map",
             value=AnyValue(
-                kvlist_value=KeyValueList(
-                    values=[KeyValue(key="a", value=AnyValue(int_value=1))]
-                )
+                kvlist_value=KeyValueList(values=[KeyValue(key="a", value=AnyValue(int_value=1))])
             ),
         )
     )
