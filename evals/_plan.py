@@ -19,7 +19,7 @@ from ._spec import EvalSettings, EvalSpec, InlinePrompt, VariantSpec, parse_spec
 from .errors import DatasetError, EvalConfigError
 
 if TYPE_CHECKING:
-    from prompts import PromptStore
+    from prompts import ProjectPrompts, PromptStore
 
     from ._scoring import Scorer
 
@@ -84,7 +84,7 @@ def _default_factory() -> ScorerFactory:
 def build_plan(
     source: EvalSource,
     *,
-    prompts: PromptStore | None,
+    prompts: PromptStore | ProjectPrompts | None,
     models: Collection[str] | None,
     limit: int | None = None,
     only: Sequence[str] = (),
@@ -176,7 +176,7 @@ def _known(models: Collection[str]) -> str:
 def _variants(
     spec: EvalSpec,
     source: EvalSource,
-    prompts: PromptStore | None,
+    prompts: PromptStore | ProjectPrompts | None,
     models: Collection[str] | None,
     columns: set[str] | None,
     problems: list[str],
@@ -228,7 +228,7 @@ def _variant(
     index: int,
     places: _Places,
     source: EvalSource,
-    prompts: PromptStore | None,
+    prompts: PromptStore | ProjectPrompts | None,
     models: Collection[str] | None,
     columns: set[str] | None,
     problems: list[str],

@@ -142,8 +142,10 @@ def start_runs(
     *,
     tool_version: str,
     tags: Sequence[str] = (),
+    project: str | None = None,
 ) -> list[RunHandle]:
-    """Record one run per variant (status ``running``) under the plan's experiment."""
+    """Record one run per variant (status ``running``) under the plan's experiment, in
+    ``project`` when given."""
     experiment = store.experiment(plan.name, plan.description)
     invocation = new_id()
     commit = git_commit(plan.source.directory)
@@ -171,6 +173,7 @@ def start_runs(
             params=params,
             spec=run_spec(plan, variant),
             tags=tags,
+            project=project,
         )
         handles.append(RunHandle(run_id, variant))
     return handles

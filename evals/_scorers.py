@@ -17,7 +17,7 @@ from ._scorers_text import TEXT_SCORERS
 from ._scoring import Direction, Scorer
 
 if TYPE_CHECKING:
-    from prompts import PromptStore
+    from prompts import ProjectPrompts, PromptStore
 
 __all__ = ["SCORER_TYPES", "build_scorer"]
 
@@ -35,7 +35,7 @@ def build_scorer(
     spec: Mapping[str, Any],
     *,
     where: str,
-    prompts: PromptStore | None = None,
+    prompts: PromptStore | ProjectPrompts | None = None,
     base_dir: Path | None = None,
 ) -> Scorer:
     """Validate one ``scorers:`` entry and build its scorer. Nothing is called yet.

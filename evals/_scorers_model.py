@@ -11,7 +11,7 @@ from ._scorer_base import BaseScorer, Common, Options, Reference, clip, strip_fe
 from ._scoring import ModelClient, Score, ScoreInput
 
 if TYPE_CHECKING:
-    from prompts import PromptStore
+    from prompts import ProjectPrompts, PromptStore
 
 __all__ = ["JUDGE_SYSTEM", "JUDGE_VARIABLES", "build_embedding", "build_judge"]
 
@@ -241,7 +241,9 @@ def _scale(options: Options) -> tuple[int, int] | None:
     return int(raw[0]), int(raw[1])
 
 
-def build_judge(options: Options, common: Common, prompts: PromptStore | None) -> _Judge:
+def build_judge(
+    options: Options, common: Common, prompts: PromptStore | ProjectPrompts | None
+) -> _Judge:
     """``llm_judge``: ``model``, ``rubric``, ``scale``, ``prompt`` (a registry reference),
     ``params``, ``structured``, and optionally a reference (``value`` / ``column``)."""
     from prompts import PromptError, Template

@@ -15,7 +15,7 @@ from ._client import PromptClient, load_prompt
 from ._config import PromptsConfig
 from ._model import PromptRef, PromptSummary, PromptVersion, check_name, parse_ref
 from ._records import LabelEventRecord, LabelRecord, PromptRecord, PromptVersionRecord
-from ._store import PromptStore, describe
+from ._store import ProjectPrompts, PromptStore, describe
 from ._template import Engine, Rendered, Template, TemplateBody, variables_of
 from .errors import (
     InvalidPromptError,
@@ -52,6 +52,7 @@ __all__ = [
     "LabelEventRecord",
     "LabelRecord",
     "MissingVariableError",
+    "ProjectPrompts",
     "PromptApiError",
     "PromptClient",
     "PromptError",

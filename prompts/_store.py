@@ -38,7 +38,7 @@ from ._template import Engine as TemplateEngine
 from ._template import Template, TemplateBody
 from .errors import InvalidPromptError, PromptExistsError, PromptNotFoundError
 
-__all__ = ["LabelEvent", "PromptStore"]
+__all__ = ["LabelEvent", "ProjectPrompts", "PromptStore"]
 
 PROMPTS = cast(Table, PromptRecord.__table__)  # type: ignore[attr-defined]
 VERSIONS = cast(Table, PromptVersionRecord.__table__)  # type: ignore[attr-defined]
@@ -71,6 +71,11 @@ class PromptStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+
+    def in_project(self, project: str | None) -> ProjectPrompts:
+        """What code that only loads prompts by reference (evals) is given: this store's
+        ``get`` in one project."""
+        return ProjectPrompts(self, project)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -607,3 +612,15 @@ def _retryable(exc: Exception) -> bool:
         return True
     text = str(exc).lower()
     return "locked" in text or "busy" in text or "deadlock" in text
+
+
+class ProjectPrompts:
+    """One project's prompts, read by reference: ``get("name@label")``."""
+
+    def __init__(self, store: PromptStore, project: str | None) -> None:
+        self.store = store
+        self.project = project
+
+    def get(self, ref: str | PromptRef) -> PromptVersion:
+        """The version ``ref`` names in this project (see ``PromptStore.get``)."""
+        return self.store.get(ref, project=self.project)

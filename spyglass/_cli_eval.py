@@ -97,6 +97,13 @@ def run_command(
         list[str] | None, typer.Option("--tag", help="Tag the runs; repeatable.")
     ] = None,
     mlflow_uri: MlflowOption = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            help="Record the runs in this project, and read registry prompts from it. "
+            "[default: no project]"
+        ),
+    ] = None,
 ) -> None:
     """Run an eval file: every variant over every row, scored and tracked."""
     check_mlflow(mlflow_uri)
@@ -116,7 +123,7 @@ def run_command(
         models = models_of(settings, server)
         plan = build_plan(
             source,
-            prompts=PromptStore(engine),
+            prompts=PromptStore(engine).in_project(project),
             models=models,
             limit=limit,
             only=variant or (),
@@ -130,7 +137,9 @@ def run_command(
         from ._version import __version__
 
         def create() -> Sequence[RunHandle]:
-            return start_runs(plan, store, tool_version=__version__, tags=tag or ())
+            return start_runs(
+                plan, store, tool_version=__version__, tags=tag or (), project=project
+            )
 
         code = _run_and_report(
             settings,
@@ -349,7 +358,10 @@ def resume_command(
             return
         source = stored_source(siblings)
         plan = build_plan(
-            source, prompts=PromptStore(engine), models=models_of(settings, server), isolated=True
+            source,
+            prompts=PromptStore(engine).in_project(run["project"]),
+            models=models_of(settings, server),
+            isolated=True,
         )
         if plan.dataset.content_hash != run["dataset_hash"]:
             fail(
@@ -384,7 +396,7 @@ def rerun_command(
         run = store.run(run_id)
         plan = build_plan(
             stored_source([run]),
-            prompts=PromptStore(engine),
+            prompts=PromptStore(engine).in_project(run["project"]),
             models=models_of(settings, server),
             isolated=True,
         )
@@ -396,7 +408,13 @@ def rerun_command(
             )
         else:
             err.print(f"same dataset as run {run['id']} ({run['dataset_hash'][:12]})")
-        runs = start_runs(plan, store, tool_version=__version__, tags=[f"rerun:{run['id']}"])
+        runs = start_runs(
+            plan,
+            store,
+            tool_version=__version__,
+            tags=[f"rerun:{run['id']}"],
+            project=run["project"],
+        )
         code = _run_and_report(
             settings,
             engine,

@@ -205,3 +205,35 @@ def test_eval_help_and_list_do_not_import_litellm(gateway_config: Path) -> None:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert result.stdout.strip().splitlines()[-1] == "[]", (args, result.stdout[-500:])
+
+
+def test_project_picks_the_prompts_and_files_the_runs(
+    gateway_config: Path, eval_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`--project A` reads registry prompts from A's namespace and records the runs in A;
+    rerun keeps the project."""
+    config = str(gateway_config)
+    for project, template in (("A", "{{city}}"), (None, "no project: {{city}}")):
+        source = tmp_path / f"greet-{project}.txt"
+        source.write_text(template)
+        scope = ["--project", project] if project else []
+        pushed = invoke("prompts", "push", "greet", "-f", str(source), *scope, "--config", config)
+        assert pushed.exit_code == 0, pushed.output
+    path = eval_file(variants=[{"name": "echo", "prompt": "greet", "model": "echo"}])
+
+    scoped = invoke("eval", "run", str(path), "--project", "A", "--config", config)
+    plain = invoke("eval", "run", str(path), "--config", config)
+    assert scoped.exit_code == plain.exit_code == 0, scoped.output + plain.output
+    (in_a,), (unscoped,) = run_ids(scoped.output), run_ids(plain.output)
+    runs = json.loads(invoke("eval", "list", "--json", "--config", config).output)["runs"]
+    by_id = {run["id"]: run for run in runs}
+    assert by_id[in_a]["project"] == "A" and by_id[unscoped]["project"] is None
+    # A's prompt echoes the city alone; the unscoped one adds its prefix.
+    assert by_id[in_a]["metrics"]["scores"]["exact"]["mean"] == 1.0
+    assert by_id[unscoped]["metrics"]["scores"]["exact"]["mean"] == 0.0
+
+    rerun = invoke("eval", "rerun", in_a, "--config", config)
+    assert rerun.exit_code == 0, rerun.output
+    (again,) = run_ids(rerun.output)
+    runs = json.loads(invoke("eval", "list", "--json", "--config", config).output)["runs"]
+    assert {run["id"]: run for run in runs}[again]["project"] == "A"
