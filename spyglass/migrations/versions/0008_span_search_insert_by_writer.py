@@ -27,9 +27,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # IF NOT EXISTS: SQLite's DDL is not rolled back with a later revision's failed downgrade
+    # (0007's refuses when names clash), so this may run twice.
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
-            "CREATE TRIGGER spans_search_insert AFTER INSERT ON spans BEGIN "
+            "CREATE TRIGGER IF NOT EXISTS spans_search_insert AFTER INSERT ON spans BEGIN "
             "INSERT INTO span_search (rowid, search_text, attribute_tokens) "
             "VALUES (new.rowid, new.search_text, new.attribute_tokens); END"
         )
