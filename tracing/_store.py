@@ -18,10 +18,11 @@ from ._columns import SPAN_COLUMNS as _SPAN_COLUMNS
 from ._columns import TRACE_COLUMNS as _TRACE_COLUMNS
 from ._index import attribute_tokens, search_text
 
-__all__ = ["TraceStore", "prepare_rows"]
+__all__ = ["TraceStore"]
 
 _JSON_COLUMNS = {"attributes", "events", "content"}
-# _insert_indexed reads the search columns at the end of each row's parameters.
+# The columns a row carries; the store derives the last two, for the search indexes.
+_ROW_COLUMNS = _SPAN_COLUMNS[:-2]
 assert _SPAN_COLUMNS[-2:] == ("search_text", "attribute_tokens")
 
 
@@ -34,34 +35,6 @@ def _json(value: Any) -> str | None:
         return orjson.dumps(value, default=str).decode()
     except TypeError:  # an integer past 64 bits (an SDK span may carry one): json holds it
         return json.dumps(value, default=str)
-
-
-def prepare_rows(rows: Sequence[dict[str, Any]], *, facets: bool) -> list[dict[str, Any]]:
-    """The rows as the insert takes them: JSON columns as text, and the search columns
-    (``search_text``; with ``facets``, SQLite's ``attribute_tokens``) derived.
-
-    ``ProcessWriter`` calls this in the server's process, so the writer process, which holds
-    the database's write lock, only runs SQL; ``write`` calls it for rows given as they are.
-    Rows already prepared are passed through.
-    """
-    prepared = []
-    for row in rows:
-        if "search_text" in row:
-            prepared.append(row)
-            continue
-        attributes = row["attributes"]
-        prepared.append(
-            {
-                **row,
-                "attributes": _json(attributes),
-                "events": _json(row.get("events")),
-                "content": _json(row.get("content")),
-                "search_text": search_text(row["name"], row.get("content")),
-                # PostgreSQL has a GIN index on attributes instead.
-                "attribute_tokens": attribute_tokens(attributes) if facets else None,
-            }
-        )
-    return prepared
 
 
 class TraceStore:
@@ -106,8 +79,18 @@ class TraceStore:
             if not new_rows:
                 cursor.close()
                 return 0
-            prepared = prepare_rows(new_rows, facets=self.dialect == "sqlite")
-            params = [tuple([row.get(name) for name in _SPAN_COLUMNS]) for row in prepared]
+            tokens = self.dialect == "sqlite"  # PostgreSQL has a GIN index on attributes
+            params = [
+                (
+                    *(
+                        _json(row.get(name)) if name in _JSON_COLUMNS else row.get(name)
+                        for name in _ROW_COLUMNS
+                    ),
+                    search_text(row["name"], row.get("content")),
+                    attribute_tokens(row["attributes"]) if tokens else None,
+                )
+                for row in new_rows
+            ]
             summaries = [
                 tuple(_json(s[c]) if c == "tags" else s[c] for c in _TRACE_COLUMNS)
                 for s in _summaries(new_rows)

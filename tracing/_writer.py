@@ -26,8 +26,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from ._store import prepare_rows
-
 __all__ = ["ProcessWriter", "StoreWriteError"]
 
 log = logging.getLogger("spyglass.tracing")
@@ -102,7 +100,6 @@ class ProcessWriter:
     def __init__(self, url: str, engine_factory: str) -> None:
         self._url = url
         self._factory = engine_factory
-        self._sqlite = url.startswith("sqlite")
         self._lock = threading.Lock()
         self._process: Any = None
         self._connection: Connection | None = None
@@ -144,15 +141,12 @@ class ProcessWriter:
         The caller can prepare its next batch while the child writes this one. One batch at
         a time: each ``send`` is followed by a ``collect``.
         """
-        # The rows' JSON and search text are made here, not in the child: the child holds the
-        # database's write lock while it works, and writing is the narrower stage.
-        payload = _encode_rows(prepare_rows(rows, facets=self._sqlite))
         with self._lock:
             if self._pending:
                 raise RuntimeError("collect() the batch in flight before sending another")
             connection = self._ensure()
             try:
-                connection.send_bytes(payload)
+                connection.send_bytes(_encode_rows(rows))
             except (EOFError, OSError) as exc:
                 self._stop_child()
                 raise StoreWriteError(f"the trace writer process stopped ({exc!r})") from None
