@@ -26,7 +26,10 @@ def model(**params: object) -> dict[str, object]:
 
 
 def test_two_replicas_share_one_rate_limit(
-    serve: Callable[..., Server], pg_own_database: str
+    # The database first: fixtures are torn down in reverse, so the servers stop before it is
+    # dropped (dropped under them, they spent their shutdown retrying to flush spans: 20 s).
+    pg_own_database: str,
+    serve: Callable[..., Server],
 ) -> None:
     config = {
         "master_key": MASTER,

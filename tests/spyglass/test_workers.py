@@ -91,7 +91,8 @@ async def test_two_workers_on_sqlite_store_every_span_without_lock_errors(
 @pytest.mark.slow
 @pytest.mark.postgres
 async def test_two_replicas_share_one_postgres_store_and_one_redis_cache(
-    serve: Callable[..., Server], pg_database: str
+    pg_database: str,  # first: torn down after the servers stop (see test_access_servers)
+    serve: Callable[..., Server],
 ) -> None:
     namespace = f"test-{uuid.uuid4().hex[:10]}"
     config = {
