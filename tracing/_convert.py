@@ -6,7 +6,7 @@ Spans from the gateway and spans received over OTLP take the same path: both bec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from ._normalize import Normalized, normalize
 from ._policy import ContentPolicy
+from ._projects import Sender
 
 __all__ = ["build_row", "otlp_to_rows", "otlp_to_spans", "span_to_row"]
 
@@ -259,7 +260,9 @@ _OTLP_KIND_NAMES = ("internal", "internal", "server", "client", "producer", "con
 _OTLP_STATUS_NAMES = ("unset", "ok", "error")
 
 
-def otlp_to_rows(request: Any, policy: ContentPolicy) -> tuple[list[dict[str, Any]], list[str]]:
+def otlp_to_rows(
+    request: Any, policy: ContentPolicy, sender: Sender | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The store rows of an ``ExportTraceServiceRequest``'s spans, the content policy applied,
     and the reasons spans were rejected.
 
@@ -280,6 +283,8 @@ def otlp_to_rows(request: Any, policy: ContentPolicy) -> tuple[list[dict[str, An
                     rejected.append(problem)
                     continue
                 attributes = _attributes(span.attributes)
+                if sender is not None:
+                    sender.apply(attributes)
                 changed = policy.attributes(attributes)
                 events = []
                 for event in span.events:
@@ -324,7 +329,9 @@ def _jsonable_values(attributes: dict[str, Any]) -> dict[str, Any]:
     return {k: _jsonable(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
 
 
-def otlp_to_spans(request: Any) -> tuple[list[ReadableSpan], list[str]]:
+def otlp_to_spans(
+    request: Any, sender: Sender | None = None
+) -> tuple[list[ReadableSpan], list[str]]:
     """The spans of an ``ExportTraceServiceRequest`` and the reasons spans were rejected."""
     spans: list[ReadableSpan] = []
     rejected: list[str] = []
@@ -339,7 +346,7 @@ def otlp_to_spans(request: Any) -> tuple[list[ReadableSpan], list[str]]:
                 if problem:
                     rejected.append(problem)
                     continue
-                spans.append(_readable(span, resource, scope))
+                spans.append(_readable(span, resource, scope, sender))
     return spans, rejected
 
 
@@ -355,7 +362,9 @@ def _invalid(span: Any) -> str | None:
     return None
 
 
-def _readable(span: Any, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
+def _readable(
+    span: Any, resource: Resource, scope: InstrumentationScope, sender: Sender | None = None
+) -> ReadableSpan:
     trace_id = int.from_bytes(span.trace_id, "big")
     context = SpanContext(
         trace_id, int.from_bytes(span.span_id, "big"), is_remote=True, trace_flags=TraceFlags(1)
@@ -383,7 +392,9 @@ def _readable(span: Any, resource: Resource, scope: InstrumentationScope) -> Rea
     code = _OTLP_STATUS[span.status.code] if 0 <= span.status.code < 3 else StatusCode.UNSET
     kind = _OTLP_KINDS[span.kind] if 0 <= span.kind < len(_OTLP_KINDS) else SpanKind.INTERNAL
     end = span.end_time_unix_nano or span.start_time_unix_nano
-    attributes: Mapping[str, Any] = _attributes(span.attributes)
+    attributes = _attributes(span.attributes)
+    if sender is not None:
+        sender.apply(attributes)
     return ReadableSpan(
         name=span.name,
         context=context,

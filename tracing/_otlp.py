@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._pipeline import TracePipeline
-from ._projects import KEY_ATTRIBUTE, drop_attribute, stamp_project
+from ._projects import Sender
 
 __all__ = ["OtlpReceiver"]
 
@@ -107,12 +107,8 @@ class OtlpReceiver:
     def _convert(
         self, body: bytes, as_json: bool, project: str | None, keyed: bool
     ) -> tuple[list[Any], list[str]]:
-        request = _decode(body, as_json)
-        if project is not None:
-            stamp_project(request, project)
-        if not keyed:
-            drop_attribute(request, KEY_ATTRIBUTE)
-        return self.pipeline.convert(request)
+        sender = Sender(project, keep_key_ids=keyed)
+        return self.pipeline.convert(_decode(body, as_json), sender)
 
     async def _read(self, request: Request) -> bytes:
         limit = self.max_body_bytes

@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from ._content import CONTENT_ATTRIBUTES
 from ._convert import otlp_to_rows, otlp_to_spans, span_to_row
 from ._policy import CONTENT_EVENTS, TRUNCATED_ATTRIBUTE, ContentPolicy
+from ._projects import Sender
 from ._store import TraceStore
 from ._writer import ProcessWriter
 
@@ -420,17 +421,17 @@ class TracePipeline:
             inner, capture_content=capture_content, max_attribute_bytes=max_attribute_bytes
         )
 
-    def convert(self, request: Any) -> tuple[list[Any], list[str]]:
+    def convert(self, request: Any, sender: Sender | None = None) -> tuple[list[Any], list[str]]:
         """An OTLP ``ExportTraceServiceRequest`` as what :meth:`ingest` takes, and the reasons
-        spans were rejected.
+        spans were rejected; ``sender`` (the key's say on project and key id) applied.
 
         Without external exporters, the spans become store rows directly (the content policy
         applied): the SDK's span objects would only be converted to rows again. With them,
         SDK spans, which the exporters need.
         """
         if self.exports:
-            return otlp_to_spans(request)
-        return otlp_to_rows(request, self.head.policy)
+            return otlp_to_spans(request, sender)
+        return otlp_to_rows(request, self.head.policy, sender)
 
     def ingest(self, items: Sequence[ReadableSpan | dict[str, Any]]) -> None:
         """Spans received from outside (OTLP), finished already, as :meth:`convert` gave

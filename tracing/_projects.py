@@ -2,51 +2,42 @@
 
 The gateway sets it from the caller's key. Spans received over OTLP keep the one their
 client set, unless the key that sent them is confined to a project: then the receiver
-overwrites it on every span with ``stamp_project``, so an application holding team A's key
-cannot file spans under team B.
+overwrites it on every span (``Sender``), so an application holding team A's key cannot
+file spans under team B.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["KEY_ATTRIBUTE", "PROJECT_ATTRIBUTE", "drop_attribute", "stamp_project"]
+__all__ = ["KEY_ATTRIBUTE", "PROJECT_ATTRIBUTE", "Sender"]
 
 PROJECT_ATTRIBUTE = "spyglass.project"
 KEY_ATTRIBUTE = "spyglass.key.id"
 
 
-def stamp_project(request: Any, project: str) -> None:
-    """Set ``spyglass.project`` to ``project`` on every span of an ExportTraceServiceRequest.
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """What the key that sent an OTLP request decides about its spans' attributes.
 
-    It works on the decoded protobuf, before its spans are converted: attributes are a
-    repeated list there, so a value the client sent (even several times) is removed first.
+    Applied to each span's decoded attributes (a dict: a key the client sent several times
+    is one entry there), as the receiver converts them.
+
+    Args:
+        project: the project every span is filed under (the key's, when it is confined to
+            one), replacing any ``spyglass.project`` the client set; None keeps the client's.
+        keep_key_ids: whether spans may say which key paid for them (``spyglass.key.id``).
+            The store attributes cost to keys by it (usage, and budgets recounted after a
+            restart): only the gateway, or another Spyglass exporting with an admin key, may.
     """
-    for span in _spans(request):
-        _drop(span.attributes, PROJECT_ATTRIBUTE)
-        stamp = span.attributes.add()
-        stamp.key = PROJECT_ATTRIBUTE
-        stamp.value.string_value = project
 
+    project: str | None = None
+    keep_key_ids: bool = True
 
-def drop_attribute(request: Any, key: str) -> None:
-    """Remove the attribute ``key`` from every span of an ExportTraceServiceRequest.
-
-    The receiver drops ``spyglass.key.id`` from spans a non-admin key sends: the store
-    attributes cost to keys by it (usage, and budgets recounted after a restart), and only
-    the gateway, or another Spyglass exporting with an admin key, may say which key paid.
-    """
-    for span in _spans(request):
-        _drop(span.attributes, key)
-
-
-def _spans(request: Any) -> Any:
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            yield from scope_spans.spans
-
-
-def _drop(attributes: Any, key: str) -> None:
-    for index in range(len(attributes) - 1, -1, -1):
-        if attributes[index].key == key:
-            del attributes[index]
+    def apply(self, attributes: dict[str, Any]) -> None:
+        """Stamp the project and drop the key id, in place, as this sender must."""
+        if self.project is not None:
+            attributes[PROJECT_ATTRIBUTE] = self.project
+        if not self.keep_key_ids:
+            attributes.pop(KEY_ATTRIBUTE, None)

@@ -23,6 +23,7 @@ from tests.tracing.test_otlp import (
 )
 from tracing._convert import otlp_to_rows, otlp_to_spans, span_to_row
 from tracing._pipeline import ContentPolicyProcessor
+from tracing._projects import Sender
 
 
 class _Sink:
@@ -36,15 +37,17 @@ class _Sink:
         return True
 
 
-def _both(request: Any, *, capture: bool = True, limit: int = 64 * 1024) -> tuple[Any, Any]:
+def _both(
+    request: Any, *, capture: bool = True, limit: int = 64 * 1024, sender: Sender | None = None
+) -> tuple[Any, Any]:
     processor = ContentPolicyProcessor(
         _Sink(),  # type: ignore[arg-type]
         capture_content=capture,
         max_attribute_bytes=limit,
     )
-    spans, rejected = otlp_to_spans(request)
+    spans, rejected = otlp_to_spans(request, sender)
     sdk_rows = [span_to_row(processor.apply(span)) for span in spans]
-    direct_rows, direct_rejected = otlp_to_rows(request, processor.policy)
+    direct_rows, direct_rejected = otlp_to_rows(request, processor.policy, sender)
     assert direct_rejected == rejected
     return direct_rows, sdk_rows
 
@@ -167,3 +170,15 @@ def test_a_trace_in_several_requests_keeps_its_ids() -> None:
     direct, _ = _both(pb_request(pb_span("a", trace_id=trace_id), pb_span("b", trace_id=trace_id)))
     assert {row["trace_id"] for row in direct} == {trace_id}
     assert all(len(row["span_id"]) == 16 for row in direct)
+
+
+def test_the_senders_project_and_key_id_apply_on_both_paths() -> None:
+    """A confined key's project replaces the client's; a key id it may not vouch for goes."""
+    claims = {"spyglass.project": "B", "spyglass.key.id": "someone-else", "n": 1}
+    request = pb_request(pb_span("claimed", attributes=claims))
+    direct, sdk = _both(request, sender=Sender("A", keep_key_ids=False))
+    assert direct == sdk
+    assert direct[0]["project"] == "A" and direct[0]["key_id"] is None
+    assert direct[0]["attributes"] == {"spyglass.project": "A", "n": 1}
+    kept, _ = _both(request, sender=Sender(None, keep_key_ids=True))
+    assert kept[0]["project"] == "B" and kept[0]["key_id"] == "someone-else"
