@@ -66,7 +66,6 @@ class ContentPolicyProcessor(SpanProcessor):
         self.policy = ContentPolicy(
             capture_content=capture_content, max_attribute_bytes=max_attribute_bytes
         )
-        self._limit = max_attribute_bytes
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         self._inner.on_start(span, parent_context)
@@ -83,7 +82,8 @@ class ContentPolicyProcessor(SpanProcessor):
             # secrets; only their message attributes can be too long. Checking those alone
             # keeps this off the request path's bill (it runs when a request's span ends).
             if not any(
-                isinstance(value := attributes.get(key), str) and len(value) > self._limit // 4
+                isinstance(value := attributes.get(key), str)
+                and len(value) > self.policy.limit // 4
                 for key in _GATEWAY_CONTENT
             ):
                 return span
