@@ -130,6 +130,8 @@ def _namespace(project_of: Callable[[Request], str | None] | None) -> Callable[.
             Query(description="the project's prompts (default: the key's, else no project's)"),
         ] = None,
     ) -> str | None:
+        if project and not project.strip():
+            raise PromptApiError(400, "project: must not be blank", "project")
         asked = project or None
         confined = project_of(request) if project_of is not None else None
         if confined is None:

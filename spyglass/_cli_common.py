@@ -42,6 +42,13 @@ ConfigOption = Annotated[
 ]
 
 
+def project_name(value: str | None) -> str | None:
+    """``--project``'s check: a blank name is refused, as the keys API refuses it."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty (omit --project for no project)")
+    return value
+
+
 def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     """Print an error for a person (no traceback) and exit."""
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._cli_common import ConfigOption, err, fail, out
+from ._cli_common import ConfigOption, err, fail, out, project_name
 from ._cli_eval_support import (
     check_mlflow,
     log_mlflow,
@@ -101,7 +101,8 @@ def run_command(
         str | None,
         typer.Option(
             help="Record the runs in this project, and read registry prompts from it. "
-            "[default: no project]"
+            "[default: no project]",
+            callback=project_name,
         ),
     ] = None,
 ) -> None:

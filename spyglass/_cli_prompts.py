@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, pairs, safe
+from ._cli_common import (
+    EXIT_NOT_FOUND,
+    ConfigOption,
+    err,
+    fail,
+    load,
+    out,
+    pairs,
+    project_name,
+    safe,
+)
 
 if TYPE_CHECKING:
     from prompts import PromptStore, PromptVersion
@@ -32,7 +42,10 @@ prompts_app = typer.Typer(
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (as the API answers).")]
 ProjectOption = Annotated[
     str | None,
-    typer.Option(help="The project whose prompts to use. [default: the prompts of no project]"),
+    typer.Option(
+        help="The project whose prompts to use. [default: the prompts of no project]",
+        callback=project_name,
+    ),
 ]
 _DOCUMENT_KEYS = {
     "template",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, safe
+from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, project_name, safe
 
 if TYPE_CHECKING:
     from tracing import TraceStore
@@ -138,7 +138,9 @@ def list_command(
     session: Annotated[str | None, typer.Option(help="Session (conversation) id.")] = None,
     user: Annotated[str | None, typer.Option(help="End user id.")] = None,
     key: Annotated[str | None, typer.Option(help="Gateway key id.")] = None,
-    project: Annotated[str | None, typer.Option(help="Only this project's traces.")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Only this project's traces.", callback=project_name)
+    ] = None,
     prompt: Annotated[str | None, typer.Option(help="Prompt name, or name/version.")] = None,
     service: Annotated[str | None, typer.Option(help="The root span's service.name.")] = None,
     tag: Annotated[str | None, typer.Option(help="A tag of the trace.")] = None,

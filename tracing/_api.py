@@ -84,6 +84,8 @@ def project_filter(project_of: ProjectOf | None) -> Callable[..., str | None]:
             str | None, Query(description="only this project's (keys with a project: their own)")
         ] = None,
     ) -> str | None:
+        if project and not project.strip():
+            raise ApiError(400, "project: must not be blank", "project")
         asked = project or None
         confined = project_of(request) if project_of is not None else None
         if confined is None:

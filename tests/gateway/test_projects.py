@@ -160,6 +160,8 @@ async def test_traces_stats_and_sessions_are_separated_by_project(team: Team) ->
     # A key may repeat its own project, not name another's.
     assert len(await listed(client, team.a, project="A")) == 2
     refused = await client.get("/api/traces", headers=team.a, params={"project": "B"})
+    blank = await client.get("/api/traces", headers=ADMIN, params={"project": " "})
+    assert (blank.status_code, blank.json()["error"]["param"]) == (400, "project")
     assert refused.status_code == 403
     assert refused.json()["error"]["param"] == "project"
 

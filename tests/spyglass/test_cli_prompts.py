@@ -186,3 +186,9 @@ def test_project_option_picks_the_namespace(files: Path) -> None:
     assert missing.exit_code != 0
     listed = run("list", "--project", "A", "--json")
     assert [p["name"] for p in json.loads(listed.output)] == ["summarize"]
+
+
+def test_a_blank_project_is_refused(files: Path) -> None:
+    refused = run("list", "--project", " ")
+    assert refused.exit_code == 2
+    assert "--project" in refused.output and "must not be empty" in refused.output
