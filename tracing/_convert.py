@@ -250,8 +250,14 @@ def _attributes(pairs: Iterable[Any]) -> dict[str, Any]:
     found = {}
     for kv in pairs:
         value = kv.value
+        # Most values are non-empty strings: read first, that saves asking which field is
+        # set (this runs for every attribute of every span received). An empty string, or
+        # another type, is found the long way.
+        text = value.string_value
+        if text:
+            found[kv.key] = text
+            continue
         which = value.WhichOneof("value")
-        # Scalars inline: this runs for every attribute of every span received.
         found[kv.key] = getattr(value, which) if which in _SCALARS else _any_value(value)
     return found
 

@@ -38,10 +38,11 @@ def parse_messages(value: Any, default_role: str) -> list[Message] | None:
     if value is None:
         return None
     data = loads(value)
-    if isinstance(data, Mapping):
-        data = [data]
-    if isinstance(data, str | bytes) or not isinstance(data, Sequence):
-        return [{"role": default_role, "parts": [_text(as_text(data))]}]
+    if type(data) is not list:  # the common case skips the checks against ABCs below
+        if isinstance(data, Mapping):
+            data = [data]
+        if isinstance(data, str | bytes) or not isinstance(data, Sequence):
+            return [{"role": default_role, "parts": [_text(as_text(data))]}]
     return [message(item, default_role) for item in data]
 
 

@@ -155,7 +155,7 @@ class StoreExporter(SpanExporter):
         self._stopping = threading.Event()
         self.written = 0
         self.write_errors = 0
-        self._in_flight: list[dict[str, Any]] | None = None
+        self._in_flight: deque[list[dict[str, Any]]] = deque()  # sent to the writer process
         self._flight_lock = threading.RLock()
 
     def export(self, spans: Sequence[ReadableSpan | dict[str, Any]]) -> SpanExportResult:
@@ -187,34 +187,46 @@ class StoreExporter(SpanExporter):
                     raise
         if not isinstance(self.store, ProcessWriter):
             return self._write(rows)
-        # Pipelined: the child writes this batch while the next one is converted here. The
-        # previous batch is stored first (retried until it is), so batches are written in
-        # order and at most one is in flight.
+        # Pipelined: the child writes one batch while the next waits in its pipe, and this
+        # thread converts the one after. Encoded before waiting: the child then idles only
+        # if this process cannot keep up at all.
+        encoded = self.store.encode(rows)
         with self._flight_lock:
-            if not self._finish_in_flight():
+            if not self._settle(keep=1):
                 return SpanExportResult.FAILURE
             try:
-                self.store.send(rows)
-                self._in_flight = rows
+                self.store.send(rows, encoded)
+                self._in_flight.append(rows)
                 return SpanExportResult.SUCCESS
             except Exception as exc:
                 self.write_errors += 1
                 log.warning("trace store unavailable (%s); retrying", type(exc).__name__)
+            # The child stopped: the batches it held went with it.
+            if not self._settle(keep=0):
+                return SpanExportResult.FAILURE
             return self._write(rows)
 
-    def _finish_in_flight(self) -> bool:
-        """Wait for the batch the writer process is storing; retry it if that failed."""
+    def _settle(self, keep: int = 0) -> bool:
+        """Wait for batches in flight, oldest first, until ``keep`` remain; write again (with
+        retries) any that failed, and any the child lost by stopping. After a failure, every
+        batch in flight is waited for first, so that each retry's answer is its own."""
         with self._flight_lock:
-            rows, self._in_flight = self._in_flight, None
-            if rows is None or not isinstance(self.store, ProcessWriter):
+            if not isinstance(self.store, ProcessWriter):
                 return True
-            try:
-                self.written += self.store.collect()
-                return True
-            except Exception as exc:
-                self.write_errors += 1
-                log.warning("trace store unavailable (%s); retrying", type(exc).__name__)
-            return self._write(rows) == SpanExportResult.SUCCESS
+            failed: list[list[dict[str, Any]]] = []
+            while self._in_flight and (len(self._in_flight) > keep or failed):
+                rows = self._in_flight.popleft()
+                if not self.store.pending:  # the child stopped before answering for it
+                    failed.append(rows)
+                    continue
+                try:
+                    self.written += self.store.collect()
+                except Exception as exc:
+                    self.write_errors += 1
+                    log.warning("trace store unavailable (%s); retrying", type(exc).__name__)
+                    failed.append(rows)
+            results = [self._write(rows) for rows in failed]
+            return all(result == SpanExportResult.SUCCESS for result in results)
 
     def _write(self, rows: list[dict[str, Any]]) -> SpanExportResult:
         """Write a batch, retrying with backoff while the store is unavailable."""
@@ -240,13 +252,13 @@ class StoreExporter(SpanExporter):
 
     def shutdown(self) -> None:
         self._stopping.set()  # first: a batch that cannot be stored is dropped, not retried
-        self._finish_in_flight()
+        self._settle()
         if isinstance(self.store, ProcessWriter):
             self.store.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Wait until the batch in flight (if any) is stored."""
-        return self._finish_in_flight()
+        """Wait until the batches in flight (if any) are stored."""
+        return self._settle()
 
 
 class QueueProcessor(SpanProcessor):
