@@ -79,31 +79,44 @@ class TraceStore:
             if not new_rows:
                 cursor.close()
                 return 0
-            tokens = self.dialect == "sqlite"  # PostgreSQL has a GIN index on attributes
-            params = [
-                (
-                    *(
-                        _json(row.get(name)) if name in _JSON_COLUMNS else row.get(name)
-                        for name in _ROW_COLUMNS
-                    ),
-                    search_text(row["name"], row.get("content")),
-                    attribute_tokens(row["attributes"]) if tokens else None,
-                )
-                for row in new_rows
-            ]
-            summaries = [
-                tuple(_json(s[c]) if c == "tags" else s[c] for c in _TRACE_COLUMNS)
-                for s in _summaries(new_rows)
-            ]
+            params, summaries = self.prepare(new_rows)
             try:
-                if self.dialect == "sqlite":
-                    self._insert_indexed(cursor, params)
-                else:
-                    cursor.executemany(self._insert_spans_sql, params)
-                cursor.executemany(self._upsert_sql, summaries)
+                self.execute(cursor, params, summaries)
             finally:
                 cursor.close()
         return len(new_rows)
+
+    def prepare(
+        self, rows: Sequence[dict[str, Any]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The parameters of new rows' inserts and of their traces' summary upserts."""
+        tokens = self.dialect == "sqlite"  # PostgreSQL has a GIN index on attributes
+        params = [
+            (
+                *(
+                    _json(row.get(name)) if name in _JSON_COLUMNS else row.get(name)
+                    for name in _ROW_COLUMNS
+                ),
+                search_text(row["name"], row.get("content")),
+                attribute_tokens(row["attributes"]) if tokens else None,
+            )
+            for row in rows
+        ]
+        summaries = [
+            tuple(_json(s[c]) if c == "tags" else s[c] for c in _TRACE_COLUMNS)
+            for s in _summaries(rows)
+        ]
+        return params, summaries
+
+    def execute(
+        self, cursor: Any, params: list[tuple[Any, ...]], summaries: list[tuple[Any, ...]]
+    ) -> None:
+        """Run ``prepare``'s parameters on a driver cursor, in the caller's transaction."""
+        if self.dialect == "sqlite":
+            self._insert_indexed(cursor, params)
+        else:
+            cursor.executemany(self._insert_spans_sql, params)
+        cursor.executemany(self._upsert_sql, summaries)
 
     def _insert_indexed(self, cursor: Any, params: list[tuple[Any, ...]]) -> None:
         """SQLite: insert the spans under rowids of their own, then their full-text rows.
