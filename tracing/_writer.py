@@ -177,7 +177,7 @@ def child_main() -> None:
 
 
 class ProcessWriter:
-    """Writes span rows through a child process; one batch at a time.
+    """Writes span rows through a child process, which writes one batch at a time.
 
     Args:
         url: the database URL (password included: it stays between the two processes).
