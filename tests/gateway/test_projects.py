@@ -307,11 +307,10 @@ async def test_eval_runs_are_separated_by_project(team: Team) -> None:
     client = team.client
     engine = client._transport.app.state.engine  # type: ignore[attr-defined]
     store = RunStore(engine)
-    experiment = store.experiment("qa")
 
-    def run(project: str | None) -> str:
+    def run(project: str | None, experiment: str = "qa") -> str:
         return store.create_run(
-            experiment_id=experiment,
+            experiment_id=store.experiment(experiment),
             invocation="inv",
             variant="v",
             total=0,
@@ -322,16 +321,7 @@ async def test_eval_runs_are_separated_by_project(team: Team) -> None:
         )
 
     run_a, run_b, run_none = run("A"), run("B"), run(None)
-    store.create_run(
-        experiment_id=store.experiment("only-b"),
-        invocation="inv",
-        variant="v",
-        total=0,
-        dataset_hash="h",
-        params={},
-        spec={},
-        project="B",
-    )
+    run("B", "only-b")
 
     async def get(path: str, headers: dict[str, str], **params: Any) -> httpx.Response:
         return await client.get(path, headers=headers, params=params)
