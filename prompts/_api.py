@@ -186,7 +186,8 @@ def prompt_api(
             template = Template(body.template, body.engine)
         except InvalidPromptError as error:
             raise _http(error) from None
-        return _rendered(None, template, body.variables)
+        # Off the event loop: a Jinja2 render may run up to its time bound.
+        return await asyncio.to_thread(_rendered, None, template, body.variables)
 
     @router.post("/{name:path}/versions", status_code=201)
     async def push_version(
@@ -249,7 +250,8 @@ def prompt_api(
         elif body.label is not None:
             ref = f"{name}@{body.label}"
         version = await _run(store.get, ref, project=project)
-        return _rendered(version, Template(version.template, version.engine), body.variables)
+        template = Template(version.template, version.engine)
+        return await asyncio.to_thread(_rendered, version, template, body.variables)
 
     @router.put("/{name:path}/labels/{label}")
     async def move_label(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from .errors import (
     InvalidPromptError,
     MissingVariableError,
     RenderError,
+    RenderLimitError,
     SandboxViolation,
     TemplateSyntaxError,
     UnknownVariableWarning,
@@ -38,6 +41,11 @@ TemplateBody = str | list[dict[str, Any]]
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _MAX_PRODUCT = 100_000  # the longest string or list a Jinja2 ``*``/``**`` may build
+# Bounds on one Jinja2 render: its output, its loop iterations plus calls, and its wall time.
+MAX_OUTPUT_CHARS = 1_000_000
+MAX_STEPS = 1_000_000
+MAX_SECONDS = 2.0
+_budget = threading.local()  # the render in progress on this thread: steps left, deadline
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ class Template:
         from jinja2.exceptions import SecurityError
 
         try:
-            return str(_sandbox().from_string(text).render(**variables))
+            return _bounded_render(_sandbox().from_string(text), variables)
         except SecurityError as exc:
             raise SandboxViolation(f"template blocked by the sandbox: {exc}") from None
         except RenderError:
@@ -153,6 +161,48 @@ class Template:
             raise RenderError(f"template failed to render: {exc}") from None
         except Exception as exc:  # no loader for include/import, a range too big, 1/0...
             raise RenderError(f"template failed to render: {type(exc).__name__}: {exc}") from None
+
+
+def _bounded_render(template: Any, variables: Mapping[str, Any]) -> str:
+    """Render within ``MAX_OUTPUT_CHARS``, ``MAX_STEPS`` and ``MAX_SECONDS``.
+
+    Every loop iteration and every call is a step; each step checks the deadline, so a
+    template that loops or recurses without writing anything still stops in time.
+    """
+    _budget.steps = MAX_STEPS
+    _budget.deadline = time.monotonic() + MAX_SECONDS
+    chunks: list[str] = []
+    size = 0
+    try:
+        for chunk in template.generate(**variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise RenderLimitError(
+                    f"template output exceeds {MAX_OUTPUT_CHARS:,} characters", limit="output"
+                )
+            chunks.append(chunk)
+    finally:
+        _budget.steps = None
+    return "".join(chunks)
+
+
+def _step() -> None:
+    steps = getattr(_budget, "steps", None)
+    if steps is None:
+        return
+    if steps <= 0:
+        raise RenderLimitError(
+            f"template exceeds {MAX_STEPS:,} loop iterations and calls", limit="iterations"
+        )
+    _budget.steps = steps - 1
+    if steps % 64 == 0 and time.monotonic() > _budget.deadline:
+        raise RenderLimitError(f"template render exceeds {MAX_SECONDS:g} s", limit="time")
+
+
+def _counted(iterable: Any) -> Any:
+    for item in iterable:
+        _step()
+        yield item
 
 
 def _as_text(value: Any) -> str:
@@ -204,12 +254,25 @@ def _sandbox() -> Any:
 
     Environments are thread-safe once built; one serves every render.
     """
-    from jinja2 import StrictUndefined
+    from jinja2 import StrictUndefined, nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     from jinja2.utils import Namespace
 
     class _Sandbox(ImmutableSandboxedEnvironment):
         intercepted_binops = frozenset({"*", "**"})
+
+        def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
+            # Every for loop iterates through ``_counted``, so each iteration is a step.
+            tree = super()._parse(source, name, filename)
+            for loop in tree.find_all(nodes.For):
+                loop.iter = nodes.Call(
+                    nodes.Name("spyglass_counted", "load"), [loop.iter], [], None, None
+                )
+            return tree
+
+        def call(self, context: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
+            _step()
+            return super().call(context, obj, *args, **kwargs)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
@@ -224,7 +287,7 @@ def _sandbox() -> Any:
     env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     safe_range = env.globals["range"]  # the sandbox's own, capped range
     env.globals.clear()
-    env.globals.update(range=safe_range, dict=dict, namespace=Namespace)
+    env.globals.update(range=safe_range, dict=dict, namespace=Namespace, spyglass_counted=_counted)
     return env
 
 

@@ -7,7 +7,8 @@ Hierarchy::
     │   └── TemplateSyntaxError     a template does not parse (unclosed ``{{``, bad Jinja2)
     ├── RenderError                 a template could not be rendered with the given variables
     │   ├── MissingVariableError    a variable the template needs was not given (names it)
-    │   └── SandboxViolation        a Jinja2 template tried something the sandbox forbids
+    │   ├── SandboxViolation        a Jinja2 template tried something the sandbox forbids
+    │   └── RenderLimitError        a Jinja2 render passed a bound (output, iterations, time)
     ├── PromptNotFoundError         no such prompt, version or label
     ├── PromptExistsError           creating a prompt whose name is taken
     └── RegistryUnavailableError    the registry server cannot be reached and no copy is cached
@@ -28,6 +29,7 @@ __all__ = [
     "PromptNotFoundError",
     "RegistryUnavailableError",
     "RenderError",
+    "RenderLimitError",
     "SandboxViolation",
     "TemplateSyntaxError",
     "UnknownVariableWarning",
@@ -67,6 +69,14 @@ class MissingVariableError(RenderError):
 
 class SandboxViolation(RenderError):
     """A Jinja2 template tried to reach something the sandbox forbids."""
+
+
+class RenderLimitError(RenderError):
+    """A Jinja2 render passed one of its bounds; ``limit`` names it (output, iterations, time)."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message, field=limit)
+        self.limit = limit
 
 
 class PromptNotFoundError(PromptError):
