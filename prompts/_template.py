@@ -7,7 +7,8 @@ prompt, say) is left alone.
 
 Jinja2 templates (``engine: jinja2``) may loop and branch, and always run in Jinja2's immutable
 sandbox with no loader (no ``include``/``import`` of files), no globals beyond ``range``,
-``dict`` and ``namespace``, and a cap on the size of ``*``/``**`` results.
+``dict`` and ``namespace``, a cap on the size of ``*``/``**`` results, and bounds on each
+render's output, loop iterations plus calls, and wall time.
 """
 
 from __future__ import annotations
@@ -166,8 +167,9 @@ class Template:
 def _bounded_render(template: Any, variables: Mapping[str, Any]) -> str:
     """Render within ``MAX_OUTPUT_CHARS``, ``MAX_STEPS`` and ``MAX_SECONDS``.
 
-    Every loop iteration and every call is a step; each step checks the deadline, so a
-    template that loops or recurses without writing anything still stops in time.
+    Every loop iteration and every call is a step; every 64th step checks the deadline, so a
+    template that loops or recurses without writing anything still stops in time. The bounds
+    hold for one text: each message of a chat template gets its own.
     """
     _budget.steps = MAX_STEPS
     _budget.deadline = time.monotonic() + MAX_SECONDS
