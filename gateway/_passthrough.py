@@ -234,6 +234,9 @@ def _refused(exc: httpx.TimeoutException) -> bool:
     )
 
 
+_INCOMPLETE = "upstream_stream_incomplete"  # error.type of a stream cut short
+
+
 class PassthroughStream:
     """Relays an upstream SSE stream event by event, noting usage and finish reasons."""
 
@@ -243,6 +246,7 @@ class PassthroughStream:
         self.usage = Usage()
         self.finish_reasons: list[str] = []
         self.first_chunk_at: float | None = None
+        self.done = False  # the terminator, data: [DONE], was relayed
 
     def __aiter__(self) -> AsyncIterator[StreamPiece]:
         return self._pieces()
@@ -266,11 +270,24 @@ class PassthroughStream:
                 if piece.raw:
                     yield piece
         except httpx.HTTPError as exc:
-            raise UpstreamConnectionError(f"upstream stream broke off: {_brief(exc)}") from exc
+            raise UpstreamConnectionError(
+                f"upstream stream broke off: {_brief(exc)}", code=_INCOMPLETE
+            ) from exc
         if buffer.strip():
+            # A last event without its blank line is whole only if its data is.
+            if not _whole(buffer):
+                raise UpstreamConnectionError(
+                    "upstream stream ended in the middle of an event", code=_INCOMPLETE
+                )
             piece = self._read_events(buffer + b"\n\n")
             if piece.raw:
                 yield piece
+        if not self.done:
+            # A close-delimited stream cut short looks like a normal end: only its terminator
+            # tells a whole answer from part of one.
+            raise UpstreamConnectionError(
+                "upstream stream ended without data: [DONE]", code=_INCOMPLETE
+            )
 
     def _read_events(self, events: bytes) -> StreamPiece:
         chunks: list[dict[str, Any]] = []
@@ -281,6 +298,7 @@ class PassthroughStream:
                 continue
             payload = _data_of(event)
             if payload is None or payload == b"[DONE]":
+                self.done = self.done or payload == b"[DONE]"
                 kept.append(event)
                 continue
             try:
@@ -310,6 +328,20 @@ class PassthroughStream:
 
     async def aclose(self) -> None:
         await self._response.aclose()
+
+
+def _whole(event: bytes) -> bool:
+    """Whether an event's data is whole: the terminator or a JSON value."""
+    payload = _data_of(event.strip())
+    if payload is None:
+        return False
+    if payload == b"[DONE]":
+        return True
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _data_of(event: bytes) -> bytes | None:
