@@ -29,6 +29,7 @@ from .errors import (
     ModelNotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ServiceUnavailableError,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Router",
     "RouterFailure",
     "RouterSettings",
+    "ServiceUnavailableError",
     "TeamLimits",
     "check_config",
     "error_response",

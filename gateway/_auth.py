@@ -28,6 +28,7 @@ import httpx
 from ._access import AuthConfig, parse_period
 from ._keys import PREFIX, KeyInfo, KeyStore, hash_key
 from ._limits import Limiter, period_start
+from ._outage import as_outage
 from .errors import AuthenticationError, PermissionDeniedError, RateLimitError
 
 __all__ = ["MASTER", "Access", "key_of"]
@@ -110,6 +111,7 @@ class Access:
 
         Raises:
             AuthenticationError: a key is required and missing, or the key is not valid.
+            ServiceUnavailableError: the key store is unreachable and the key is not cached.
         """
         token = key_of(headers)
         if token is None:
@@ -141,7 +143,13 @@ class Access:
         found = self._cache.get(digest)
         if found is not None and now - found[0] < self.config.key_cache_ttl:
             return found[1]
-        key = await asyncio.to_thread(self.store.find, token)
+        try:
+            key = await asyncio.to_thread(self.store.find, token)
+        except Exception as exc:  # fails closed: a key that could not be checked is refused
+            outage = as_outage(exc, "checking the API key")
+            if outage is None:
+                raise
+            raise outage from None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now, key)

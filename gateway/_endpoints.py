@@ -32,6 +32,7 @@ from ._cache_replay import cached_response
 from ._deployment import Deployment
 from ._gateway import Gateway
 from ._keys import KeyInfo
+from ._outage import as_outage
 from ._prompting import apply_prompt, wants_prompt
 from ._router import Attempt, Outcome, RouterFailure
 from ._telemetry import RequestTelemetry
@@ -277,6 +278,12 @@ class Endpoints:
     def _internal_error(
         self, exc: Exception, call_id: str, request: Request, *, anthropic: bool = False
     ) -> tuple[Response, GatewayError]:
+        """A 500 for a bug, or a 503 when a store the request needed (the prompt registry's
+        database, say) is unreachable."""
+        outage = as_outage(exc, f"serving {request.url.path} (call {call_id})")
+        if outage is not None:
+            outage.headers["x-spyglass-call-id"] = call_id
+            return error_response(outage, anthropic=anthropic), outage
         # The message and traceback may hold request content or secrets: the log line names
         # only the kind of error; the traceback is for debug logging.
         log.error(

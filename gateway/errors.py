@@ -9,6 +9,7 @@ Hierarchy::
     ├── RateLimitError              429 a key's or team's rate limit or budget is spent
     ├── ModelNotFoundError          404 no model group of that name (or not allowed to the caller)
     ├── RequestTooLargeError        413 the body exceeds the configured limit
+    ├── ServiceUnavailableError     503 a store the request needs (database, Redis) is down
     ├── ConfigError                 a configuration value is invalid (raised at load, not served)
     └── UpstreamError               an attempt at a provider failed
         ├── UpstreamStatusError     the provider answered with an error status
@@ -34,6 +35,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
+    "ServiceUnavailableError",
     "UpstreamConnectionError",
     "UpstreamError",
     "UpstreamStatusError",
@@ -113,6 +115,14 @@ class RequestTooLargeError(GatewayError):
     status_code = 413
     error_type = "invalid_request_error"
     code = "request_too_large"
+
+
+class ServiceUnavailableError(GatewayError):
+    """A store the request needs is unreachable: retry later (``Retry-After`` is set)."""
+
+    status_code = 503
+    error_type = "service_unavailable_error"
+    code = "store_unavailable"
 
 
 class ConfigError(GatewayError):

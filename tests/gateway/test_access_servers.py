@@ -13,8 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
+import pytest
 
 from tests.conftest import Server, write_config
+from tests.tcp_proxy import TcpProxy
 
 MASTER = "sk-master-servers-7f3a"
 UPSTREAM_SECRET = "sk-upstream-secret-55c1"
@@ -110,3 +113,44 @@ def test_no_key_in_clear_in_the_store_or_the_log(
     everything = "\n".join(dumps) + server.log()
     for secret in (MASTER, key, UPSTREAM_SECRET):
         assert secret not in everything
+
+
+def test_a_database_outage_answers_unchecked_keys_503_with_retry_after(
+    pg_own_database: str, serve: Callable[..., Server]
+) -> None:
+    with TcpProxy(5432) as database:
+        config = {
+            "master_key": MASTER,
+            "database_url": pg_own_database.replace(":5432/", f":{database.port}/"),
+            "model_list": [model()],
+        }
+        server = serve(config)
+        admin = {"authorization": f"Bearer {MASTER}"}
+        created = httpx.post(f"{server.url}/api/keys", headers=admin, json={"name": "later"})
+        assert created.status_code == 201, created.text
+        never_used = created.json()["key"]
+        database.cut()
+        for key in (never_used, "sk-sg-" + "0" * 40):  # not in the cache; unknown
+            with openai.OpenAI(
+                base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=15
+            ) as client:
+                with pytest.raises(openai.APIStatusError) as raised:
+                    client.chat.completions.create(
+                        model="m", messages=[{"role": "user", "content": "hi"}]
+                    )
+            assert raised.value.status_code == 503
+            assert raised.value.response.headers["retry-after"] == "2"
+            assert raised.value.body["code"] == "store_unavailable"  # type: ignore[index]
+            assert raised.value.body["type"] == "service_unavailable_error"  # type: ignore[index]
+        database.restore()
+        answer = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            headers={"authorization": f"Bearer {never_used}"},
+            json=CHAT,
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        server.stop()
+    log = server.log()
+    assert "Traceback" not in log
+    assert log.count("database unavailable while checking the API key") == 2
