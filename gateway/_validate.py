@@ -35,6 +35,28 @@ _CHAT_TYPES: dict[str, tuple[type, ...]] = {
     "metadata": (dict,),
     "timeout": _NUMBER,
 }
+# The legacy completions API's own parameters (its ``logprobs`` is a count, not a flag).
+_COMPLETION_TYPES: dict[str, tuple[type, ...]] = {
+    **_CHAT_TYPES,
+    "logprobs": (int,),
+    "best_of": (int,),
+    "echo": (bool,),
+    "suffix": (str,),
+}
+# The ranges OpenAI's API enforces: out of them, a 400 naming the parameter before any
+# upstream call (a provider would refuse the request, or worse, accept it).
+_CHAT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+    "n": (1, 128),
+    "max_tokens": (1, None),
+    "max_completion_tokens": (1, None),
+    "top_logprobs": (0, 20),
+}
+_COMPLETION_RANGES = {**_CHAT_RANGES, "logprobs": (0, 5), "best_of": (1, 20)}
+_EMBEDDING_RANGES: dict[str, tuple[float | None, float | None]] = {"dimensions": (1, None)}
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _TYPE_NAMES = {
     int: "integer",
@@ -69,6 +91,31 @@ def _check_types(body: dict[str, Any], types: dict[str, tuple[type, ...]]) -> No
                 f"got {_json_type(value)}.",
                 param=key,
                 code="invalid_type",
+            )
+
+
+def _check_ranges(
+    body: dict[str, Any], ranges: dict[str, tuple[float | None, float | None]]
+) -> None:
+    """After ``_check_types``: every known numeric parameter within its range."""
+    for key, (low, high) in ranges.items():
+        value = body.get(key)
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        kind = "integer" if isinstance(value, int) else "decimal"
+        if low is not None and value < low:
+            raise InvalidRequestError(
+                f"Invalid '{key}': {kind} below minimum value. "
+                f"Expected a value >= {low:g}, but got {value:g} instead.",
+                param=key,
+                code=f"{kind}_below_min_value",
+            )
+        if high is not None and value > high:
+            raise InvalidRequestError(
+                f"Invalid '{key}': {kind} above maximum value. "
+                f"Expected a value <= {high:g}, but got {value:g} instead.",
+                param=key,
+                code=f"{kind}_above_max_value",
             )
 
 
@@ -135,11 +182,7 @@ def check_chat(body: dict[str, Any]) -> None:
                 code="invalid_type",
             )
     _check_types(body, _CHAT_TYPES)
-    n = body.get("n")
-    if isinstance(n, int) and not 1 <= n <= 128:
-        raise InvalidRequestError(
-            f"Invalid value for 'n': {n}. Expected a value between 1 and 128.", param="n"
-        )
+    _check_ranges(body, _CHAT_RANGES)
 
 
 def check_completion(body: dict[str, Any]) -> None:
@@ -154,7 +197,8 @@ def check_completion(body: dict[str, Any]) -> None:
             param="prompt",
             code="invalid_type",
         )
-    _check_types(body, _CHAT_TYPES)
+    _check_types(body, _COMPLETION_TYPES)
+    _check_ranges(body, _COMPLETION_RANGES)
 
 
 def check_embeddings(body: dict[str, Any]) -> None:
@@ -170,5 +214,6 @@ def check_embeddings(body: dict[str, Any]) -> None:
             code="invalid_value",
         )
     _check_types(body, {"dimensions": (int,), "encoding_format": (str,), "user": (str,)})
+    _check_ranges(body, _EMBEDDING_RANGES)
     if body.get("stream"):
         raise InvalidRequestError("Embeddings cannot be streamed.", param="stream")

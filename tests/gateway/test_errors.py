@@ -69,7 +69,43 @@ async def client(settings_from: Callable[..., Settings]) -> AsyncIterator[Any]:
             "expected integer, got number",
         ),
         ({"model": "chat", "messages": MESSAGES, "n": True}, "n", "expected integer, got boolean"),
-        ({"model": "chat", "messages": MESSAGES, "n": 0}, "n", "between 1 and 128"),
+        ({"model": "chat", "messages": MESSAGES, "n": 0}, "n", "Expected a value >= 1"),
+        ({"model": "chat", "messages": MESSAGES, "n": 129}, "n", "Expected a value <= 128"),
+        (
+            {"model": "chat", "messages": MESSAGES, "max_tokens": -5},
+            "max_tokens",
+            "integer below minimum value. Expected a value >= 1, but got -5 instead.",
+        ),
+        (
+            {"model": "chat", "messages": MESSAGES, "max_completion_tokens": 0},
+            "max_completion_tokens",
+            "below minimum value",
+        ),
+        (
+            {"model": "chat", "messages": MESSAGES, "temperature": 3},
+            "temperature",
+            "Expected a value <= 2, but got 3",
+        ),
+        (
+            {"model": "chat", "messages": MESSAGES, "top_p": -0.1},
+            "top_p",
+            "decimal below minimum value",
+        ),
+        (
+            {"model": "chat", "messages": MESSAGES, "presence_penalty": 2.5},
+            "presence_penalty",
+            "above maximum value",
+        ),
+        (
+            {"model": "chat", "messages": MESSAGES, "frequency_penalty": -3},
+            "frequency_penalty",
+            "below minimum value",
+        ),
+        (
+            {"model": "chat", "messages": MESSAGES, "top_logprobs": 21},
+            "top_logprobs",
+            "above maximum value",
+        ),
         ({"model": "chat", "messages": MESSAGES, "tools": {}}, "tools", "expected array"),
         ({"model": "chat", "messages": MESSAGES, "timeout": -1}, "timeout", "positive"),
     ],
@@ -93,6 +129,10 @@ async def test_bad_chat_body_is_400_naming_the_field(
         ("/v1/embeddings", {"model": "chat", "input": "x", "dimensions": "8"}, "dimensions"),
         ("/v1/completions", {"model": "chat"}, "prompt"),
         ("/v1/completions", {"model": "chat", "prompt": {"a": 1}}, "prompt"),
+        ("/v1/embeddings", {"model": "chat", "input": "x", "dimensions": 0}, "dimensions"),
+        ("/v1/completions", {"model": "chat", "prompt": "x", "logprobs": 6}, "logprobs"),
+        ("/v1/completions", {"model": "chat", "prompt": "x", "max_tokens": -5}, "max_tokens"),
+        ("/v1/completions", {"model": "chat", "prompt": "x", "best_of": 0}, "best_of"),
     ],
 )
 async def test_bad_bodies_on_other_endpoints(
@@ -101,6 +141,15 @@ async def test_bad_bodies_on_other_endpoints(
     response = await client.post(path, json=body)
     assert response.status_code == 400
     assert assert_openai_error(response.json())["param"] == param
+
+
+async def test_in_range_values_pass(client: Any) -> None:
+    chat = {"model": "chat", "messages": MESSAGES, "temperature": 0, "top_p": 1, "n": 1}
+    chat |= {"max_tokens": 1, "presence_penalty": -2, "frequency_penalty": 2, "top_logprobs": 0}
+    assert (await client.post("/v1/chat/completions", json=chat)).status_code == 200
+    # The legacy API's logprobs is a count, not chat's flag.
+    completion = {"model": "chat", "prompt": "x", "logprobs": 5, "echo": False}
+    assert (await client.post("/v1/completions", json=completion)).status_code == 200
 
 
 async def test_malformed_json_is_400(client: Any) -> None:

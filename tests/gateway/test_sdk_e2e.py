@@ -470,6 +470,17 @@ def test_bad_param_type_names_the_param(client: openai.OpenAI) -> None:
     assert "'temperature'" in body["message"]
 
 
+def test_out_of_range_param_names_the_param_and_never_reaches_upstream(
+    client: openai.OpenAI, stack: Stack
+) -> None:
+    sent = len(stack.fake.requests)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake", messages=USER, max_tokens=-5)
+    assert caught.value.param == "max_tokens"
+    assert caught.value.code == "integer_below_min_value"
+    assert len(stack.fake.requests) == sent
+
+
 def test_upstream_rate_limit_keeps_retry_after(client: openai.OpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="limited", messages=USER)
