@@ -45,7 +45,8 @@ _COMPLETION_TYPES: dict[str, tuple[type, ...]] = {
 }
 # The ranges OpenAI's API enforces: out of them, a 400 naming the parameter before any
 # upstream call (a provider would refuse the request, or worse, accept it).
-_CHAT_RANGES: dict[str, tuple[float | None, float | None]] = {
+Ranges = dict[str, tuple[float | None, float | None]]  # parameter: (lowest, highest); None: open
+_CHAT_RANGES: Ranges = {
     "temperature": (0, 2),
     "top_p": (0, 1),
     "presence_penalty": (-2, 2),
@@ -56,7 +57,7 @@ _CHAT_RANGES: dict[str, tuple[float | None, float | None]] = {
     "top_logprobs": (0, 20),
 }
 _COMPLETION_RANGES = {**_CHAT_RANGES, "logprobs": (0, 5), "best_of": (1, 20)}
-_EMBEDDING_RANGES: dict[str, tuple[float | None, float | None]] = {"dimensions": (1, None)}
+_EMBEDDING_RANGES: Ranges = {"dimensions": (1, None)}
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _TYPE_NAMES = {
     int: "integer",
