@@ -115,6 +115,7 @@ def build_tracing(
         exporters=external_exporters(config),
         metrics=metrics,
         writer=store_writer(config, store),
+        span_limits=config.span_limits.limits(),
     )
     resource = Resource.create({"service.name": "spyglass", "service.version": __version__})
     # The gateway's spans go through the OTel API to a provider feeding the pipeline: by

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._limits import SpanLimitsConfig
+
 __all__ = ["TracingConfig"]
 
 
@@ -25,6 +27,10 @@ class TracingConfig(BaseModel):
     batch_size: int = Field(default=1000, ge=1, le=10_000)
     flush_interval_ms: int = Field(default=200, ge=10)
     otlp_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    span_limits: SpanLimitsConfig = Field(
+        default_factory=SpanLimitsConfig,
+        description="what one span received over OTLP may hold, and when it may start",
+    )
     export_endpoint: str | None = Field(
         default=None,
         description="also export every span to this OTLP/HTTP traces URL; the standard "

@@ -15,6 +15,14 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from ._limits import (
+    DEFAULT_LIMITS,
+    DROPPED_ATTRIBUTES,
+    DROPPED_EVENTS,
+    DROPPED_LINKS,
+    SpanLimits,
+    out_of_time,
+)
 from ._normalize import Normalized, normalize
 from ._policy import ContentPolicy
 from ._projects import Sender
@@ -266,11 +274,52 @@ _OTLP_KIND_NAMES = ("internal", "internal", "server", "client", "producer", "con
 _OTLP_STATUS_NAMES = ("unset", "ok", "error")
 
 
+def _bounded(items: Any, limit: int) -> tuple[Any, int]:
+    """The first ``limit`` of a repeated field, and how many were left out."""
+    count = len(items)
+    if count <= limit:
+        return items, 0
+    return items[:limit], count - limit
+
+
+def _span_attributes(span: Any, limits: SpanLimits, sender: Sender | None) -> dict[str, Any]:
+    """A received span's attributes within the limits, with the counts of what was dropped
+    (here and by the sender) as ``spyglass.dropped.*``; the sender's say applied."""
+    pairs, dropped = _bounded(span.attributes, limits.attributes)
+    attributes = _attributes(pairs)
+    dropped += span.dropped_attributes_count
+    events = max(len(span.events) - limits.events, 0) + span.dropped_events_count
+    links = max(len(span.links) - limits.links, 0) + span.dropped_links_count
+    for name, count in (
+        (DROPPED_ATTRIBUTES, dropped),
+        (DROPPED_EVENTS, events),
+        (DROPPED_LINKS, links),
+    ):
+        if count:
+            attributes[name] = count
+    if sender is not None:
+        sender.apply(attributes)
+    return attributes
+
+
+def _valid_spans(spans: Any, latest_ns: int, rejected: list[str]) -> Iterable[Any]:
+    """The spans of a scope that may be stored; the reasons for the others go to ``rejected``."""
+    for span in spans:
+        problem = _invalid(span) or out_of_time(span.name, span.start_time_unix_nano, latest_ns)
+        if problem:
+            rejected.append(problem)
+        else:
+            yield span
+
+
 def otlp_to_rows(
-    request: Any, policy: ContentPolicy, sender: Sender | None = None
+    request: Any,
+    policy: ContentPolicy,
+    sender: Sender | None = None,
+    limits: SpanLimits = DEFAULT_LIMITS,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The store rows of an ``ExportTraceServiceRequest``'s spans, the content policy applied,
-    and the reasons spans were rejected.
+    """The store rows of an ``ExportTraceServiceRequest``'s spans, the content policy and the
+    span limits applied, and the reasons spans were rejected.
 
     The receiver's path when no external exporter needs the spans themselves: the same rows
     as ``span_to_row`` after ``ContentPolicyProcessor`` would give, without building the
@@ -278,35 +327,33 @@ def otlp_to_rows(
     """
     rows: list[dict[str, Any]] = []
     rejected: list[str] = []
+    latest = limits.latest_start_ns()
     for resource_spans in request.resource_spans:
         service = _attributes(resource_spans.resource.attributes).get("service.name")
         service_name = str(service) if service is not None else None
         for scope_spans in resource_spans.scope_spans:
             scope_name = scope_spans.scope.name or "unknown"
-            for span in scope_spans.spans:
-                problem = _invalid(span)
-                if problem:
-                    rejected.append(problem)
-                    continue
-                attributes = _attributes(span.attributes)
-                if sender is not None:
-                    sender.apply(attributes)
+            for span in _valid_spans(scope_spans.spans, latest, rejected):
+                attributes = _span_attributes(span, limits, sender)
                 changed = policy.attributes(attributes)
                 events = []
-                for event in span.events:
+                for event in _bounded(span.events, limits.events)[0]:
                     if not policy.keeps_event(event.name):
                         continue
-                    event_attributes = _attributes(event.attributes)
+                    pairs, dropped = _bounded(event.attributes, limits.event_attributes)
+                    event_attributes = _attributes(pairs)
                     allowed = policy.attributes(event_attributes)
                     if allowed is not None:
                         event_attributes = _jsonable_values(allowed)
-                    events.append(
-                        {
-                            "name": event.name,
-                            "time_ns": event.time_unix_nano,
-                            "attributes": event_attributes,
-                        }
-                    )
+                    stored = {
+                        "name": event.name,
+                        "time_ns": event.time_unix_nano,
+                        "attributes": event_attributes,
+                    }
+                    dropped += event.dropped_attributes_count
+                    if dropped:
+                        stored["dropped_attributes"] = dropped
+                    events.append(stored)
                 parent = span.parent_span_id
                 code, kind = span.status.code, span.kind
                 start = span.start_time_unix_nano
@@ -336,23 +383,21 @@ def _jsonable_values(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def otlp_to_spans(
-    request: Any, sender: Sender | None = None
+    request: Any, sender: Sender | None = None, limits: SpanLimits = DEFAULT_LIMITS
 ) -> tuple[list[ReadableSpan], list[str]]:
-    """The spans of an ``ExportTraceServiceRequest`` and the reasons spans were rejected."""
+    """The spans of an ``ExportTraceServiceRequest``, the span limits applied, and the reasons
+    spans were rejected."""
     spans: list[ReadableSpan] = []
     rejected: list[str] = []
+    latest = limits.latest_start_ns()
     for resource_spans in request.resource_spans:
         resource = Resource(_attributes(resource_spans.resource.attributes))
         for scope_spans in resource_spans.scope_spans:
             scope = InstrumentationScope(
                 scope_spans.scope.name or "unknown", scope_spans.scope.version or None
             )
-            for span in scope_spans.spans:
-                problem = _invalid(span)
-                if problem:
-                    rejected.append(problem)
-                    continue
-                spans.append(_readable(span, resource, scope, sender))
+            for span in _valid_spans(scope_spans.spans, latest, rejected):
+                spans.append(_readable(span, resource, scope, sender, limits))
     return spans, rejected
 
 
@@ -369,7 +414,11 @@ def _invalid(span: Any) -> str | None:
 
 
 def _readable(
-    span: Any, resource: Resource, scope: InstrumentationScope, sender: Sender | None = None
+    span: Any,
+    resource: Resource,
+    scope: InstrumentationScope,
+    sender: Sender | None,
+    limits: SpanLimits,
 ) -> ReadableSpan:
     trace_id = int.from_bytes(span.trace_id, "big")
     context = SpanContext(
@@ -381,7 +430,12 @@ def _readable(
         else None
     )
     events: Sequence[Event] = [
-        Event(e.name, _attributes(e.attributes), e.time_unix_nano) for e in span.events
+        Event(
+            e.name,
+            _attributes(_bounded(e.attributes, limits.event_attributes)[0]),
+            e.time_unix_nano,
+        )
+        for e in _bounded(span.events, limits.events)[0]
     ]
     links: Sequence[Link] = [
         Link(
@@ -390,17 +444,15 @@ def _readable(
                 int.from_bytes(link.span_id, "big"),
                 is_remote=True,
             ),
-            _attributes(link.attributes),
+            _attributes(_bounded(link.attributes, limits.link_attributes)[0]),
         )
-        for link in span.links
+        for link in _bounded(span.links, limits.links)[0]
         if len(link.trace_id) == 16 and len(link.span_id) == 8
     ]
     code = _OTLP_STATUS[span.status.code] if 0 <= span.status.code < 3 else StatusCode.UNSET
     kind = _OTLP_KINDS[span.kind] if 0 <= span.kind < len(_OTLP_KINDS) else SpanKind.INTERNAL
     end = span.end_time_unix_nano or span.start_time_unix_nano
-    attributes = _attributes(span.attributes)
-    if sender is not None:
-        sender.apply(attributes)
+    attributes = _span_attributes(span, limits, sender)
     return ReadableSpan(
         name=span.name,
         context=context,

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._content import CONTENT_ATTRIBUTES
 from ._convert import otlp_to_rows, otlp_to_spans, span_to_row
+from ._limits import DEFAULT_LIMITS, SpanLimits
 from ._policy import CONTENT_EVENTS, TRUNCATED_ATTRIBUTE, ContentPolicy
 from ._projects import Sender
 from ._store import TraceStore
@@ -406,10 +407,12 @@ class TracePipeline:
         on_drop: Callable[[int], None] | None = None,
         metrics: SpanMetrics | None = None,
         writer: ProcessWriter | None = None,
+        span_limits: SpanLimits = DEFAULT_LIMITS,
     ) -> None:
         from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor
 
         self.store = store
+        self.span_limits = span_limits
         self.metrics = metrics
         self.exporter = StoreExporter(writer or store, metrics=metrics)
         self.queue = QueueProcessor(
@@ -435,15 +438,16 @@ class TracePipeline:
 
     def convert(self, request: Any, sender: Sender | None = None) -> tuple[list[Any], list[str]]:
         """An OTLP ``ExportTraceServiceRequest`` as what :meth:`ingest` takes, and the reasons
-        spans were rejected; ``sender`` (the key's say on project and key id) applied.
+        spans were rejected; ``sender`` (the key's say on project and key id) and the span
+        limits applied.
 
         Without external exporters, the spans become store rows directly (the content policy
         applied): the SDK's span objects would only be converted to rows again. With them,
         SDK spans, which the exporters need.
         """
         if self.exports:
-            return otlp_to_spans(request, sender)
-        return otlp_to_rows(request, self.head.policy, sender)
+            return otlp_to_spans(request, sender, self.span_limits)
+        return otlp_to_rows(request, self.head.policy, sender, self.span_limits)
 
     def ingest(self, items: Sequence[ReadableSpan | dict[str, Any]]) -> None:
         """Spans received from outside (OTLP), finished already, as :meth:`convert` gave
