@@ -131,6 +131,7 @@ def build_tracing(
         max_body_bytes=config.otlp_max_body_bytes,
         project_of=project_of,
         vouches_for_keys=vouches_for_keys,
+        ack_timeout=config.otlp_ack_timeout_seconds,
     )
     metrics.registry.register(PipelineCollector(pipeline, receiver))
     retention = (

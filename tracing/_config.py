@@ -27,6 +27,11 @@ class TracingConfig(BaseModel):
     batch_size: int = Field(default=1000, ge=1, le=10_000)
     flush_interval_ms: int = Field(default=200, ge=10)
     otlp_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    otlp_ack_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="how long an OTLP export waits for its spans to be committed before a 503",
+    )
     span_limits: SpanLimitsConfig = Field(
         default_factory=SpanLimitsConfig,
         description="what one span received over OTLP may hold, and when it may start",

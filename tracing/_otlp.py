@@ -64,9 +64,11 @@ class OtlpReceiver:
         max_body_bytes: int = 16 * 1024 * 1024,
         project_of: Callable[[Request], str | None] | None = None,
         vouches_for_keys: Callable[[Request], bool] | None = None,
+        ack_timeout: float = 5.0,
     ) -> None:
         self.pipeline = pipeline
         self.max_body_bytes = max_body_bytes
+        self.ack_timeout = ack_timeout
         self.project_of = project_of
         self.vouches_for_keys = vouches_for_keys
         self.received = 0
@@ -87,12 +89,25 @@ class OtlpReceiver:
             spans, problems = await asyncio.to_thread(self._convert, body, as_json, project, keyed)
         except _BadRequest as error:
             return _status_response(error.status, error.message, as_json)
-        if not self.pipeline.queue.has_room(len(spans)):
-            self.refused_busy += 1
-            return _status_response(
-                503, "the trace store is busy; retry later", as_json, headers={"retry-after": "1"}
-            )
-        self.pipeline.ingest(spans)
+        if spans:
+            receipt = self.pipeline.ingest_durably(spans, asyncio.get_running_loop())
+            if receipt is None:
+                self.refused_busy += 1
+                return _busy("the trace store is busy; retry later", as_json)
+            # Acknowledged means stored: a 200 only once the store committed every span.
+            try:
+                async with asyncio.timeout(self.ack_timeout):
+                    stored = await asyncio.shield(receipt.future)
+            except TimeoutError:
+                stored = False
+            if not stored:
+                # Still queued (or lost at shutdown): the exporter sends them again, and the
+                # store keeps one copy of a span it receives twice.
+                self.refused_busy += 1
+                return _busy(
+                    f"the spans were not stored within {self.ack_timeout:g}s; retry later",
+                    as_json,
+                )
         self.received += len(spans)
         self.rejected += len(problems)
         response = ExportTraceServiceResponse()
@@ -220,6 +235,10 @@ def _encode(
         content = json_format.MessageToJson(message, indent=None).encode()
         return Response(content, status, headers, _JSON)
     return Response(message.SerializeToString(), status, headers, _PROTOBUF)
+
+
+def _busy(message: str, as_json: bool) -> Response:
+    return _status_response(503, message, as_json, headers={"retry-after": "1"})
 
 
 def _status_response(

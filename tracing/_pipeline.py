@@ -12,6 +12,7 @@ OTLP receiver answers 503 when the queue is full) nor its drop count.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -41,11 +42,43 @@ __all__ = [
     "TRUNCATED_ATTRIBUTE",
     "ContentPolicyProcessor",
     "QueueProcessor",
+    "Receipt",
     "StoreExporter",
     "TracePipeline",
 ]
 
 log = logging.getLogger("spyglass.tracing")
+
+Settled = Callable[[bool], None]  # told whether a batch was stored (True) or given up
+
+
+class Receipt:
+    """Spans queued together, and an awaitable for their being committed to the store.
+
+    Queued right after its spans, the receipt travels with the batch that holds the last of
+    them; the worker resolves it once that batch and every earlier one are settled: ``True``
+    when all its spans are stored, ``False`` when any of them was lost (at shutdown).
+    """
+
+    __slots__ = ("count", "future", "loop", "start")
+
+    def __init__(self, count: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.count = count
+        self.start = 0  # the queue position of its first span, set by the worker
+        self.loop = loop
+        self.future: asyncio.Future[bool] = loop.create_future()
+
+    def resolve(self, stored: bool) -> None:
+        """From any thread: settle the future on its loop."""
+        try:
+            self.loop.call_soon_threadsafe(self._set, stored)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    def _set(self, stored: bool) -> None:
+        if not self.future.done():
+            self.future.set_result(stored)
+
 
 _GATEWAY_SCOPE = "spyglass.gateway"
 _GATEWAY_CONTENT = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions")
@@ -156,11 +189,20 @@ class StoreExporter(SpanExporter):
         self._stopping = threading.Event()
         self.written = 0
         self.write_errors = 0
-        self._in_flight: deque[list[dict[str, Any]]] = deque()  # sent to the writer process
+        # Sent to the writer process: each batch's rows, and what to tell when it is stored.
+        self._in_flight: deque[tuple[list[dict[str, Any]], Settled | None]] = deque()
         self._flight_lock = threading.RLock()
 
     def export(self, spans: Sequence[ReadableSpan | dict[str, Any]]) -> SpanExportResult:
         """Store the spans; a received span may come as its row (``TracePipeline.convert``)."""
+        return self.export_then(spans, None)
+
+    def export_then(
+        self, spans: Sequence[ReadableSpan | dict[str, Any]], settled: Settled | None
+    ) -> SpanExportResult:
+        """:meth:`export`, then ``settled(stored)`` once the batch is committed to the store
+        (True) or given up (False, at shutdown); called in the order the batches came, each
+        only after every earlier batch was settled."""
         rows: list[dict[str, Any]] = []
         # The rows of spans this process made: spans received over OTLP have remote contexts
         # (another Spyglass exporting its gateway spans here must not count as this one's).
@@ -187,47 +229,61 @@ class StoreExporter(SpanExporter):
                 if os.environ.get("PYTEST_CURRENT_TEST"):
                     raise
         if not isinstance(self.store, ProcessWriter):
-            return self._write(rows)
+            result = self._write(rows)
+            if settled is not None:
+                settled(result == SpanExportResult.SUCCESS)
+            return result
         # Pipelined: the child writes one batch while the next waits in its pipe, and this
         # thread converts the one after. Encoded before waiting: the child then idles only
         # if this process cannot keep up at all.
         encoded = self.store.encode(rows)
         with self._flight_lock:
             if not self._settle(keep=1):
+                if settled is not None:
+                    settled(False)
                 return SpanExportResult.FAILURE
             try:
                 self.store.send(rows, encoded)
-                self._in_flight.append(rows)
+                self._in_flight.append((rows, settled))
                 return SpanExportResult.SUCCESS
             except Exception as exc:
                 self.write_errors += 1
                 log.warning("trace store unavailable (%s); retrying", type(exc).__name__)
             # The child stopped: the batches it held went with it.
-            if not self._settle(keep=0):
-                return SpanExportResult.FAILURE
-            return self._write(rows)
+            stored = self._settle(keep=0)
+            result = self._write(rows) if stored else SpanExportResult.FAILURE
+            if settled is not None:
+                settled(result == SpanExportResult.SUCCESS)
+            return result
 
     def _settle(self, keep: int = 0) -> bool:
         """Wait for batches in flight, oldest first, until ``keep`` remain; write again (with
         retries) any that failed, and any the child lost by stopping. After a failure, every
-        batch in flight is waited for first, so that each retry's answer is its own."""
+        batch in flight is waited for first, so that each retry's answer is its own. Then
+        tell each settled batch's ``settled``, in order: none before all of them are stored."""
         with self._flight_lock:
             if not isinstance(self.store, ProcessWriter):
                 return True
-            failed: list[list[dict[str, Any]]] = []
-            while self._in_flight and (len(self._in_flight) > keep or failed):
-                rows = self._in_flight.popleft()
+            done: list[tuple[list[dict[str, Any]], Settled | None, bool]] = []
+            while self._in_flight and (
+                len(self._in_flight) > keep or any(not ok for *_, ok in done)
+            ):
+                rows, settled = self._in_flight.popleft()
                 if not self.store.pending:  # the child stopped before answering for it
-                    failed.append(rows)
+                    done.append((rows, settled, False))
                     continue
                 try:
                     self.written += self.store.collect()
+                    done.append((rows, settled, True))
                 except Exception as exc:
                     self.write_errors += 1
                     log.warning("trace store unavailable (%s); retrying", type(exc).__name__)
-                    failed.append(rows)
-            results = [self._write(rows) for rows in failed]
-            return all(result == SpanExportResult.SUCCESS for result in results)
+                    done.append((rows, settled, False))
+            results = [ok or self._write(rows) == SpanExportResult.SUCCESS for rows, _, ok in done]
+            for (_, settled, _), stored in zip(done, results, strict=True):
+                if settled is not None:
+                    settled(stored)
+            return all(results)
 
     def _write(self, rows: list[dict[str, Any]]) -> SpanExportResult:
         """Write a batch, retrying with backoff while the store is unavailable."""
@@ -282,7 +338,9 @@ class QueueProcessor(SpanProcessor):
         self.capacity = max_queue_size
         self._batch = max_batch_size
         self._delay = schedule_delay
-        self._queue: deque[ReadableSpan] = deque()
+        self._queue: deque[ReadableSpan | dict[str, Any] | Receipt] = deque()
+        self._taken = 0  # spans the worker took from the queue, ever
+        self._lost_through = 0  # the queue position up to which a lost batch reached
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -303,6 +361,23 @@ class QueueProcessor(SpanProcessor):
     def has_room(self, count: int) -> bool:
         """Whether ``count`` more spans fit in the queue now."""
         return len(self._queue) + count <= self.capacity
+
+    def enqueue(
+        self, items: Sequence[ReadableSpan | dict[str, Any]], loop: asyncio.AbstractEventLoop
+    ) -> Receipt | None:
+        """Queue spans (or their rows) together, with a :class:`Receipt` for their being
+        stored; None, and nothing queued, when they do not fit.
+
+        The worker starts at once rather than after ``schedule_delay``: someone waits.
+        """
+        if self._stop or not self.has_room(len(items)):
+            return None
+        receipt = Receipt(len(items), loop)
+        # One extend: no other thread's span lands between these spans and their receipt.
+        self._queue.extend([*items, receipt])
+        self._idle.clear()
+        self._wake.set()
+        return receipt
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Nothing to do until the span ends."""
@@ -346,15 +421,38 @@ class QueueProcessor(SpanProcessor):
                 return
 
     def _drain(self) -> None:
-        while self._queue:
-            batch: list[ReadableSpan] = []
-            while self._queue and len(batch) < self._batch:
-                batch.append(self._queue.popleft())
+        queue = self._queue
+        while queue:
+            batch: list[Any] = []
+            receipts: list[Receipt] = []
+            while queue and len(batch) < self._batch:
+                item = queue.popleft()
+                if type(item) is Receipt:
+                    item.start = self._taken + len(batch) - item.count
+                    receipts.append(item)
+                else:
+                    batch.append(item)
+            # A receipt right behind a full batch goes with it: its last span is in it.
+            while queue and type(queue[0]) is Receipt:
+                item = queue.popleft()
+                assert isinstance(item, Receipt)
+                item.start = self._taken + len(batch) - item.count
+                receipts.append(item)
+            self._taken += len(batch)
+            settled = self._settler(receipts, self._taken) if receipts else None
             try:
-                self.exporter.export(batch)
+                if settled is not None and batch and isinstance(self.exporter, StoreExporter):
+                    self.exporter.export_then(batch, settled)
+                else:
+                    self.exporter.export(batch)
+                    if settled is not None:
+                        settled(self.exporter.force_flush())
                 self.exported += len(batch)
             except Exception:
                 log.exception("exporter failed; %d spans lost", len(batch))
+                self._lost_through = self._taken
+                for receipt in receipts:
+                    receipt.resolve(False)
                 if os.environ.get("PYTEST_CURRENT_TEST"):
                     raise
         # An exporter may still be writing the last batch (the writer process): idle means
@@ -366,6 +464,18 @@ class QueueProcessor(SpanProcessor):
             if os.environ.get("PYTEST_CURRENT_TEST"):
                 raise
         self._idle.set()
+
+    def _settler(self, receipts: list[Receipt], end: int) -> Settled:
+        """What resolves a batch's receipts when the exporter settles it (in batch order)."""
+
+        def settled(stored: bool) -> None:
+            if not stored:
+                self._lost_through = max(self._lost_through, end)
+            for receipt in receipts:
+                # A span of its own may have been in an earlier batch that was lost.
+                receipt.resolve(stored and receipt.start >= self._lost_through)
+
+        return settled
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait until everything queued so far has been exported (or the timeout passes)."""
@@ -459,6 +569,23 @@ class TracePipeline:
                 queue.on_end(item)  # type: ignore[arg-type]
             else:
                 self.head.on_end(item)
+
+    def ingest_durably(
+        self, items: Sequence[ReadableSpan | dict[str, Any]], loop: asyncio.AbstractEventLoop
+    ) -> Receipt | None:
+        """:meth:`ingest`, with a :class:`Receipt` whose future says when the spans are
+        committed to the store; None, and nothing taken, when the store's queue is full.
+
+        External exporters get the spans as with :meth:`ingest`; only the store is waited for.
+        """
+        spans = [item if isinstance(item, dict) else self.head.apply(item) for item in items]
+        receipt = self.queue.enqueue(spans, loop)
+        if receipt is not None:
+            for processor in self.exports:
+                for span in spans:
+                    if not isinstance(span, dict):
+                        processor.on_end(span)
+        return receipt
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until what is queued so far is written."""
