@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/otlp_ingest.py [--duration 10] [--rounds 3] [--batches 100,500,1000]
         [--connections 4] [--postgres] [--profile] [--json-out FILE] [--strict]
+        [--baseline DIR]
+
+With ``--baseline DIR`` (a source tree of another commit, e.g. ``git worktree add /tmp/base
+<commit>``), every run is made twice, by that tree and by this one, interleaved, and the
+report gives both and their ratio: a side-by-side comparison on the same machine load.
 
 Each run starts ``spyglass serve`` (one worker) on a fresh store, SQLite in a temp
 SPYGLASS_HOME or, with ``--postgres``, a new database ``spyglass_bench_<random>`` on the local
@@ -49,6 +54,7 @@ REFERENCES = (
 
 @dataclass
 class Run:
+    tree: str  # "this", or "baseline" (--baseline)
     backend: str
     batch: int
     round: int
@@ -91,9 +97,14 @@ class Run:
         return self.persisted / max(self.server_cpu_s, 1e-9)
 
 
-def one_run(args: argparse.Namespace, backend: str, batch: int, number: int, workdir: Path) -> Run:
+def one_run(
+    args: argparse.Namespace, tree: str, backend: str, batch: int, number: int, workdir: Path
+) -> Run:
     """A fresh store and server, one load of ``args.duration`` seconds, the count settled."""
-    rundir = workdir / f"{backend}-{batch}-r{number}"
+    tk.SOURCE_TREE = (args.baseline if tree == "baseline" else args.src) or None
+    if tk.SOURCE_TREE is not None:
+        tk.SOURCE_TREE = tk.SOURCE_TREE.resolve()
+    rundir = workdir / f"{tree}-{backend}-{batch}-r{number}"
     rundir.mkdir(parents=True)
     ctx = mp.get_context("spawn")
     with contextlib.ExitStack() as stack:
@@ -157,6 +168,7 @@ def one_run(args: argparse.Namespace, backend: str, batch: int, number: int, wor
         if profiler is not None:
             tk.stop_py_spy(profiler)
     return Run(
+        tree=tree,
         backend=backend,
         batch=batch,
         round=number,
@@ -208,6 +220,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--src", type=Path, help="run spyglass from this source tree (e.g. a git archive of HEAD)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run every measurement with this source tree (another commit), interleaved",
+    )
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--strict", action="store_true", help="exit 1 unless every target PASS")
     args = parser.parse_args(argv)
@@ -230,36 +247,51 @@ def report(info: dict[str, str], runs: list[Run], args: argparse.Namespace) -> l
         print(f"SQLite runs start from a copy of {args.base_store} (spans already stored)")
     print()
     head = (
-        f"{'store':<11}{'batch':>6}{'persisted/s':>13}{'accepted/s':>12}{'503s':>7}"
+        f"{'tree':<9}{'store':<11}{'batch':>6}{'persisted/s':>13}{'accepted/s':>12}{'503s':>7}"
         f"{'dropped':>9}{'errors':>8}{'drain s':>9}{'CPU':>6}{'spans/CPU-s':>13}{'RSS MiB':>9}"
         f"  result"
     )
     print(head)
     print("-" * len(head))
     verdicts = []
-    for backend in ("sqlite", "postgresql"):
-        for batch in args.batch_sizes:
-            mine = [r for r in runs if r.backend == backend and r.batch == batch]
-            if not mine:
-                continue
+    ratios = []
+    baseline_rate = math.nan
+    for backend, batch, tree in (
+        (b, n, t)
+        for b in ("sqlite", "postgresql")
+        for n in args.batch_sizes
+        for t in ("baseline", "this")
+    ):
+        mine = [r for r in runs if (r.tree, r.backend, r.batch) == (tree, backend, batch)]
+        if not mine:
+            continue
 
-            def med(pick: Any, rows: list[Run] = mine) -> float:
-                return kit.median([pick(r) for r in rows])
+        def med(pick: Any, rows: list[Run] = mine) -> float:
+            return kit.median([pick(r) for r in rows])
 
-            rate = med(lambda r: r.persisted_rate)
-            if backend == "sqlite":
-                result = "PASS" if rate >= TARGET_SQLITE else "FAIL"
-                verdicts.append(result)
-                result += f" (target >= {TARGET_SQLITE:,})"
-            else:
-                result = "(no target)"
-            print(
-                f"{backend:<11}{batch:>6}{rate:>13,.0f}{med(lambda r: r.accepted_rate):>12,.0f}"
-                f"{med(lambda r: r.busy_503):>7.0f}{med(lambda r: r.dropped):>9.0f}"
-                f"{med(lambda r: r.errors):>8.0f}{med(lambda r: r.drain_s):>9.1f}"
-                f"{med(lambda r: r.cpu_cores):>6.2f}{med(lambda r: r.per_cpu_s):>13,.0f}"
-                f"{med(lambda r: r.rss_end_kib) / 1024:>9.1f}  {result}"
-            )
+        rate = med(lambda r: r.persisted_rate)
+        if tree == "baseline":
+            baseline_rate = rate
+            result = "(baseline)"
+        elif backend == "sqlite":
+            result = "PASS" if rate >= TARGET_SQLITE else "FAIL"
+            verdicts.append(result)
+            result += f" (target >= {TARGET_SQLITE:,})"
+        else:
+            result = "(no target)"
+        if tree == "this" and args.baseline:
+            ratios.append(f"  {backend:<11}{batch:>6}: {rate / baseline_rate:.2f}x")
+        print(
+            f"{tree:<9}{backend:<11}{batch:>6}{rate:>13,.0f}"
+            f"{med(lambda r: r.accepted_rate):>12,.0f}"
+            f"{med(lambda r: r.busy_503):>7.0f}{med(lambda r: r.dropped):>9.0f}"
+            f"{med(lambda r: r.errors):>8.0f}{med(lambda r: r.drain_s):>9.1f}"
+            f"{med(lambda r: r.cpu_cores):>6.2f}{med(lambda r: r.per_cpu_s):>13,.0f}"
+            f"{med(lambda r: r.rss_end_kib) / 1024:>9.1f}  {result}"
+        )
+    if ratios:
+        print(f"\npersisted/s, this tree / baseline ({args.baseline}):")
+        print("\n".join(ratios))
     print("\nReference (measured earlier on this machine type, same kind of load):")
     for name, figure in REFERENCES:
         print(f"  {name:<22}{figure}")
@@ -275,7 +307,6 @@ def report(info: dict[str, str], runs: list[Run], args: argparse.Namespace) -> l
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tk.SOURCE_TREE = args.src.resolve() if args.src else None
     if not tk.SPYGLASS.exists():
         sys.exit(f"missing {tk.SPYGLASS}: .venv/bin/pip install -e .")
     backends = ([] if args.skip_sqlite else ["sqlite"]) + (["postgresql"] if args.postgres else [])
@@ -292,19 +323,24 @@ def main(argv: list[str] | None = None) -> int:
             for number in range(1, args.rounds + 1):
                 shift = (number - 1) % len(args.batch_sizes)
                 order = args.batch_sizes[shift:] + args.batch_sizes[:shift]
-                for backend in backends:
-                    for batch in order:
-                        run = one_run(args, backend, batch, number, workdir)
-                        runs.append(run)
-                        print(
-                            f"  round {number}/{args.rounds} {backend:<10} batch {batch:>5}: "
-                            f"persisted {run.persisted:>7,} = {run.persisted_rate:>7,.0f}/s, "
-                            f"accepted {run.accepted_rate:>7,.0f}/s, 503s {run.busy_503}, "
-                            f"dropped {run.dropped} (server: {run.server_dropped}), "
-                            f"errors {run.errors}, write errors {run.write_errors}, "
-                            f"drain {run.drain_s:.1f} s, CPU {run.cpu_cores:.2f}",
-                            flush=True,
-                        )
+                trees = ["baseline", "this"] if args.baseline else ["this"]
+                if number % 2 == 0:
+                    trees.reverse()  # neither tree always goes first
+                for backend, batch, tree in (
+                    (b, n, t) for b in backends for n in order for t in trees
+                ):
+                    run = one_run(args, tree, backend, batch, number, workdir)
+                    runs.append(run)
+                    print(
+                        f"  round {number}/{args.rounds} {tree:<8} {backend:<10} "
+                        f"batch {batch:>5}: "
+                        f"persisted {run.persisted:>7,} = {run.persisted_rate:>7,.0f}/s, "
+                        f"accepted {run.accepted_rate:>7,.0f}/s, 503s {run.busy_503}, "
+                        f"dropped {run.dropped} (server: {run.server_dropped}), "
+                        f"errors {run.errors}, write errors {run.write_errors}, "
+                        f"drain {run.drain_s:.1f} s, CPU {run.cpu_cores:.2f}",
+                        flush=True,
+                    )
         except Exception as exc:  # a failed run: say why, the finally blocks have cleaned up
             print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2

@@ -285,6 +285,23 @@ class StoreExporter(SpanExporter):
                     settled(stored)
             return all(results)
 
+    def settle_unless(self, more: Callable[[], bool], poll: float = 0.002) -> bool:
+        """Settle the batches in flight as the writer answers, oldest first, unless ``more()``
+        says new spans are waiting first: then return False with the rest still in flight, so
+        that the next batch reaches the writer while they are written. True: all settled."""
+        if not isinstance(self.store, ProcessWriter):
+            return True
+        while True:
+            with self._flight_lock:
+                if not self._in_flight:
+                    return True
+                if self.store.answered(0):
+                    self._settle(keep=len(self._in_flight) - 1)
+                    continue
+            if more():
+                return False
+            self.store.answered(poll)
+
     def _write(self, rows: list[dict[str, Any]]) -> SpanExportResult:
         """Write a batch, retrying with backoff while the store is unavailable."""
         backoff = 0.1
@@ -455,6 +472,11 @@ class QueueProcessor(SpanProcessor):
                     receipt.resolve(False)
                 if os.environ.get("PYTEST_CURRENT_TEST"):
                     raise
+            exporter = self.exporter
+            if not queue and isinstance(exporter, StoreExporter):
+                # Settle (and acknowledge) what is in flight as it is written, but send spans
+                # that arrive meanwhile at once: the writer never waits for this thread.
+                exporter.settle_unless(lambda: bool(queue))
         # An exporter may still be writing the last batch (the writer process): idle means
         # stored, so that a flush is followed by queries that see every span.
         try:

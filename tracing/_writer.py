@@ -232,6 +232,17 @@ class ProcessWriter:
         """Batches sent whose outcome ``collect`` has not returned yet."""
         return self._pending
 
+    def answered(self, timeout: float) -> bool:
+        """Whether ``collect`` would return without waiting for the child (an answer came, the
+        child stopped, or nothing is in flight), waiting up to ``timeout`` seconds for it."""
+        connection = self._connection
+        if not self._pending or connection is None:
+            return True
+        try:
+            return connection.poll(timeout)
+        except (OSError, ValueError):  # closed under us: collect reports it
+            return True
+
     def send(self, rows: Sequence[dict[str, Any]], encoded: bytes | None = None) -> None:
         """Start storing the rows (``encoded``: as ``encode`` gave them) and return once the
         child has them or is about to; ``collect`` gets the outcome, in the order sent.

@@ -39,7 +39,7 @@ def _stored_per_trace(url: str, trace_ids: list[str]) -> dict[str, int]:
     try:
         with engine.connect() as connection:
             query = text("SELECT trace_id, count(*) FROM spans GROUP BY trace_id")
-            stored = dict(connection.execute(query))
+            stored: dict[str, int] = dict(connection.execute(query).all())
     finally:
         engine.dispose()
     return {trace_id: stored.get(trace_id, 0) for trace_id in trace_ids}
