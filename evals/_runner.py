@@ -223,7 +223,8 @@ async def execute(
         on_start: called once with the number of rows left to do.
     """
     done = {run.id: store.done(run.id) for run in runs}
-    items = list(_items(plan, runs, done))
+    # Off the event loop: Jinja2 variants render in a worker process (a round trip each).
+    items = await asyncio.to_thread(lambda: list(_items(plan, runs, done)))
     if on_start is not None:
         on_start(len(items))
     cached: dict[str, dict[str, Any]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -136,7 +137,9 @@ class _Judge(BaseScorer):
         params = dict(self.params)
         if self.structured:
             params.setdefault("response_format", self.response_format())
-        reply = await client.chat(self.model, self.messages(item), **params)
+        # Off the event loop: a Jinja2 judge prompt renders in a worker process.
+        messages = await asyncio.to_thread(self.messages, item)
+        reply = await client.chat(self.model, messages, **params)
         message = (reply.get("choices") or [{}])[0].get("message") or {}
         if message.get("refusal"):
             raise ValueError(f"the judge refused: {clip(message['refusal'])}")

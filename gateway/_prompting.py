@@ -10,6 +10,7 @@ leaves out: the request always wins.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from prompts import (
     PromptRef,
     PromptVersion,
     RegistryUnavailableError,
+    RenderLimitError,
     parse_ref,
 )
 
@@ -69,10 +71,19 @@ async def apply_prompt(
     except InvalidPromptError as exc:
         raise InvalidRequestError(exc.message, param="prompt") from None
     try:
-        rendered = version.fill(variables)
+        if version.engine == "jinja2":  # in a render worker: wait for it off the event loop
+            rendered = await asyncio.to_thread(version.fill, variables)
+        else:
+            rendered = version.fill(variables)
     except MissingVariableError as exc:
         raise InvalidRequestError(
             exc.message, param=f"prompt.variables.{exc.missing[0]}", code="missing_variable"
+        ) from None
+    except RenderLimitError as exc:
+        raise InvalidRequestError(
+            f"{exc.message} (prompt {version.ref}; the {exc.limit} bound)",
+            param="prompt",
+            code="render_limit_exceeded",
         ) from None
     except PromptError as exc:
         raise InvalidRequestError(exc.message, param="prompt") from None

@@ -8,7 +8,8 @@ prompt, say) is left alone.
 Jinja2 templates (``engine: jinja2``) may loop and branch, and always run in Jinja2's immutable
 sandbox with no loader (no ``include``/``import`` of files), no globals beyond ``range``,
 ``dict`` and ``namespace``, a cap on the size of ``*``/``**`` results, and bounds on each
-render's output, loop iterations plus calls, and wall time.
+render's output, loop iterations plus calls, and wall time, in a worker process whose memory
+is capped (see ``_isolation.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._isolation import isolated
 from .errors import (
     InvalidPromptError,
     MissingVariableError,
@@ -117,23 +119,11 @@ class Template:
         if missing:
             raise MissingVariableError(missing, where=where)
         unused = tuple(name for name in variables if name not in self.variables)
-        if isinstance(self.body, str):
-            return Rendered(self._render_text(self.body, variables), unused)
-        messages = []
-        for message in self.body:
-            out = dict(message)
-            content = message.get("content")
-            if isinstance(content, str):
-                out["content"] = self._render_text(content, variables)
-            elif isinstance(content, list):
-                out["content"] = [
-                    {**part, "text": self._render_text(part["text"], variables)}
-                    if isinstance(part, dict) and isinstance(part.get("text"), str)
-                    else part
-                    for part in content
-                ]
-            messages.append(out)
-        return Rendered(messages, unused)
+        if self.engine == "jinja2":
+            value = isolated(render_body, self.body, self.engine, variables, MAX_SECONDS)
+        else:
+            value = render_body(self.body, self.engine, variables)
+        return Rendered(value, unused)
 
     def render_strict(self, variables: Mapping[str, Any]) -> TemplateBody:
         """Render, warning (``UnknownVariableWarning``) about variables the template ignores."""
@@ -146,45 +136,81 @@ class Template:
             )
         return rendered.value
 
-    def _render_text(self, text: str, variables: Mapping[str, Any]) -> str:
-        if self.engine == "mustache":
-            return _VARIABLE.sub(lambda m: _as_text(variables[m.group(1)]), text)
-        from jinja2 import TemplateError
-        from jinja2.exceptions import SecurityError
 
-        try:
-            return _bounded_render(_sandbox().from_string(text), variables)
-        except SecurityError as exc:
-            raise SandboxViolation(f"template blocked by the sandbox: {exc}") from None
-        except RenderError:
-            raise
-        except TemplateError as exc:
-            raise RenderError(f"template failed to render: {exc}") from None
-        except Exception as exc:  # no loader for include/import, a range too big, 1/0...
-            raise RenderError(f"template failed to render: {type(exc).__name__}: {exc}") from None
+def render_body(body: TemplateBody, engine: Engine, variables: Mapping[str, Any]) -> TemplateBody:
+    """Fill every text of a template body; a Jinja2 body within one set of bounds.
+
+    ``Template.render`` checks the variables first and runs Jinja2 bodies in a render worker
+    (``_isolation.py``); this is what runs there.
+    """
+    if engine == "jinja2":
+        _budget.steps = MAX_STEPS
+        _budget.deadline = time.monotonic() + MAX_SECONDS
+        _budget.output = 0
+    try:
+        if isinstance(body, str):
+            return _render_text(body, engine, variables)
+        messages = []
+        for message in body:
+            out = dict(message)
+            content = message.get("content")
+            if isinstance(content, str):
+                out["content"] = _render_text(content, engine, variables)
+            elif isinstance(content, list):
+                out["content"] = [
+                    {**part, "text": _render_text(part["text"], engine, variables)}
+                    if isinstance(part, dict) and isinstance(part.get("text"), str)
+                    else part
+                    for part in content
+                ]
+            messages.append(out)
+        return messages
+    finally:
+        _budget.steps = None
+
+
+def _render_text(text: str, engine: Engine, variables: Mapping[str, Any]) -> str:
+    if engine == "mustache":
+        return _VARIABLE.sub(lambda m: _as_text(variables[m.group(1)]), text)
+    from jinja2 import TemplateError
+    from jinja2.exceptions import SecurityError
+
+    try:
+        return _bounded_render(_compiled(text), variables)
+    except SecurityError as exc:
+        raise SandboxViolation(f"template blocked by the sandbox: {exc}") from None
+    except RenderError:
+        raise
+    except MemoryError:
+        raise
+    except TemplateError as exc:
+        raise RenderError(f"template failed to render: {exc}") from None
+    except Exception as exc:  # no loader for include/import, a range too big, 1/0...
+        raise RenderError(f"template failed to render: {type(exc).__name__}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str) -> Any:
+    return _sandbox().from_string(text)
 
 
 def _bounded_render(template: Any, variables: Mapping[str, Any]) -> str:
-    """Render within ``MAX_OUTPUT_CHARS``, ``MAX_STEPS`` and ``MAX_SECONDS``.
+    """Render one text within what is left of the body's bounds (``render_body`` sets them):
+    ``MAX_OUTPUT_CHARS`` for all its texts together, ``MAX_STEPS`` and ``MAX_SECONDS``.
 
     Every loop iteration and every call is a step; every 64th step checks the deadline, so a
-    template that loops or recurses without writing anything still stops in time. The bounds
-    hold for one text: each message of a chat template gets its own.
+    template that loops or recurses without writing anything still stops in time.
     """
-    _budget.steps = MAX_STEPS
-    _budget.deadline = time.monotonic() + MAX_SECONDS
     chunks: list[str] = []
-    size = 0
-    try:
-        for chunk in template.generate(**variables):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise RenderLimitError(
-                    f"template output exceeds {MAX_OUTPUT_CHARS:,} characters", limit="output"
-                )
-            chunks.append(chunk)
-    finally:
-        _budget.steps = None
+    size = _budget.output
+    for chunk in template.generate(**variables):
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise RenderLimitError(
+                f"template output exceeds {MAX_OUTPUT_CHARS:,} characters", limit="output"
+            )
+        chunks.append(chunk)
+    _budget.output = size
     return "".join(chunks)
 
 
@@ -261,15 +287,22 @@ def _sandbox() -> Any:
     from jinja2.utils import Namespace
 
     class _Sandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
+        # Intercepted operators run at render time, never folded at compile time.
+        intercepted_binops = frozenset({"*", "**", "%"})
 
         def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
-            # Every for loop iterates through ``_counted``, so each iteration is a step.
             tree = super()._parse(source, name, filename)
+            # Every for loop iterates through ``_counted``, so each iteration is a step.
             for loop in tree.find_all(nodes.For):
                 loop.iter = nodes.Call(
                     nodes.Name("spyglass_counted", "load"), [loop.iter], [], None, None
                 )
+            # No constant folding: Jinja2's compiler evaluates constant filter calls while it
+            # compiles, and finding a template's variables compiles it, in the server's own
+            # process (``{{ "x"|center(2000000000) }}`` would be built on saving the prompt).
+            # A volatile evaluation context folds nothing; renders evaluate in the worker.
+            volatile = nodes.Keyword("volatile", nodes.Const(True))
+            tree.body.insert(0, nodes.EvalContextModifier([volatile]))
             return tree
 
         def call(self, context: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
