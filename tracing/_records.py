@@ -93,7 +93,9 @@ class TraceRecord(SQLModel, table=True):
     start_ns: int = Field(sa_type=BigInteger)
     end_ns: int = Field(sa_type=BigInteger)
     duration_ms: float
-    status: str = Field(max_length=8, description="error when any span failed, else ok")
+    status: str = Field(
+        max_length=8, description="error when a span other than a gateway attempt failed, else ok"
+    )
     error: str | None = Field(default=None, sa_type=Text)
     span_count: int
     llm_count: int = 0

@@ -187,7 +187,7 @@ class TraceStore:
             "ON CONFLICT (trace_id) DO UPDATE SET "
             f"start_ns = {start}, end_ns = {end}, duration_ms = ({end} - {start}) / 1000000.0, "
             f"{sums}, "
-            # A trace is an error when any of its spans is; otherwise it is ok.
+            # A trace is an error when any of its spans but the gateway's attempts is.
             "status = CASE WHEN traces.status = 'error' OR excluded.status = 'error' "
             "THEN 'error' ELSE 'ok' END, "
             "error = coalesce(traces.error, excluded.error), "
@@ -243,7 +243,8 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             summary["root_span_id"] = row["span_id"]
             summary["name"] = row["name"]
             summary["service_name"] = row["service_name"]
-        if row["status"] == "error":
+        # A failed attempt is not a failed trace: the request span tells how the call ended.
+        if row["status"] == "error" and not row.get("is_attempt"):
             summary["status"] = "error"
             if summary["error"] is None:
                 summary["error"] = row["status_message"] or row["name"]

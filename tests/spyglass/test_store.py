@@ -169,3 +169,48 @@ def test_projects_migration_keeps_the_rows_before_it(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM prompt_versions")).scalar() == 2
         assert conn.execute(text("SELECT count(*) FROM prompt_labels")).scalar() == 1
+
+
+def test_trace_status_migration_forgives_failed_attempts_only(engine: Engine) -> None:
+    """0009: a trace whose only failed span was a gateway attempt becomes ok."""
+    from sqlalchemy import text
+
+    upgrade_store(engine, "0008")
+    spans = [  # (trace, span, status, is_attempt, message)
+        ("a", "1", "ok", False, None),
+        ("a", "2", "error", True, "flaky returned 503"),
+        ("b", "3", "error", False, "the call failed"),
+        ("b", "4", "error", True, "flaky returned 503"),
+    ]
+    with engine.begin() as conn:
+        for trace in ("a", "b"):
+            conn.execute(
+                text(
+                    "INSERT INTO traces (trace_id, start_ns, end_ns, duration_ms, status, error,"
+                    " span_count, llm_count, input_tokens, output_tokens, cost, tags) VALUES"
+                    " (:t, 1, 2, 0, 'error', 'flaky returned 503', 2, 0, 0, 0, 0, '[]')"
+                ),
+                {"t": trace * 32},
+            )
+        for trace, span, status, attempt, message in spans:
+            conn.execute(
+                text(
+                    "INSERT INTO spans (trace_id, span_id, name, kind, span_kind, status,"
+                    " status_message, start_ns, end_ns, duration_ms, is_attempt, attributes,"
+                    " events) VALUES (:t, :s, 'x', 'span', 'internal', :status, :message,"
+                    " :start, 2, 0, :attempt, '{}', '[]')"
+                ),
+                {
+                    "t": trace * 32,
+                    "s": span * 16,
+                    "status": status,
+                    "message": message,
+                    "start": int(span),
+                    "attempt": attempt,
+                },
+            )
+    upgrade_store(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT trace_id, status, error FROM traces ORDER BY trace_id"))
+        found = [(t[0], status, error) for t, status, error in rows]
+    assert found == [("a", "ok", None), ("b", "error", "the call failed")]
