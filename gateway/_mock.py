@@ -24,13 +24,13 @@ import math
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
+from ._completion_stream import CompletionStream
 from ._deployment import Deployment
-from ._upstream import SSE_DONE, Operation, StreamPiece, UpstreamResponse, Usage, sse_event
+from ._upstream import Operation, UpstreamResponse, Usage
 from .errors import InvalidRequestError, UpstreamStatusError
 
 DEFAULT_REPLY = "Hello from Spyglass's mock provider. Ask me anything; I always say this."
@@ -73,13 +73,13 @@ class MockAdapter:
         timeout: float,
         *,
         client_wants_usage: bool,
-    ) -> MockStream:
+    ) -> CompletionStream:
         if op == "embeddings":
             raise InvalidRequestError("embeddings cannot be streamed", param="stream")
         await self._before(dep, timeout)
         data = _answer(op, dep, body)
         chunk_wait = _float(dep.params.extras().get("mock_chunk_latency_ms"), 0.0) / 1000
-        return MockStream(op, data, chunk_wait, include_usage=client_wants_usage)
+        return CompletionStream(op, data, chunk_wait, include_usage=client_wants_usage)
 
     async def _before(self, dep: Deployment, timeout: float) -> None:
         extras = dep.params.extras()
@@ -104,46 +104,6 @@ class MockAdapter:
             context_window_exceeded=context,
             code="context_length_exceeded" if context else None,
         )
-
-
-class MockStream:
-    """Streams a prepared answer as OpenAI chunks."""
-
-    def __init__(
-        self, op: Operation, data: dict[str, Any], chunk_wait: float, *, include_usage: bool
-    ) -> None:
-        self._op = op
-        self._data = data
-        self._wait = chunk_wait
-        self._include_usage = include_usage
-        self.usage = Usage.from_openai(data.get("usage"))
-        self.finish_reasons: list[str] = []
-        self.first_chunk_at: float | None = None
-
-    def __aiter__(self) -> AsyncIterator[StreamPiece]:
-        return self._pieces()
-
-    async def _pieces(self) -> AsyncIterator[StreamPiece]:
-        chunks = _chunks(self._op, self._data)
-        if self._include_usage:
-            chunks.append(
-                {**_chunk_base(self._op, self._data), "choices": [], "usage": self._data["usage"]}
-            )
-        for index, chunk in enumerate(chunks):
-            if self._wait and index:
-                await asyncio.sleep(self._wait)
-            if self.first_chunk_at is None:
-                self.first_chunk_at = time.perf_counter()
-            for choice in chunk.get("choices", []):
-                if choice.get("finish_reason"):
-                    self.finish_reasons.append(choice["finish_reason"])
-            raw = sse_event(orjson.dumps(chunk))
-            if index == len(chunks) - 1:
-                raw += SSE_DONE
-            yield StreamPiece(raw, [chunk])
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
 
 def _answer(op: Operation, dep: Deployment, body: dict[str, Any]) -> dict[str, Any]:
@@ -378,153 +338,6 @@ def _vector(text: str, dims: int) -> list[float]:
     values = values[:dims]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [round(v / norm, 6) for v in values]
-
-
-def _chunk_base(op: Operation, data: dict[str, Any]) -> dict[str, Any]:
-    base = {
-        "id": data["id"],
-        "object": "chat.completion.chunk" if op == "chat" else "text_completion",
-        "created": data["created"],
-        "model": data["model"],
-    }
-    if op == "chat":
-        base["system_fingerprint"] = data.get("system_fingerprint")
-    return base
-
-
-def _pieces_of(text: str) -> list[str]:
-    """The reply cut into word-sized pieces, whitespace kept, so joined they give it back."""
-    pieces: list[str] = []
-    current = ""
-    for char in text:
-        current += char
-        if char == " ":
-            pieces.append(current)
-            current = ""
-    if current:
-        pieces.append(current)
-    return pieces
-
-
-def _chunks(op: Operation, data: dict[str, Any]) -> list[dict[str, Any]]:
-    base = _chunk_base(op, data)
-    out: list[dict[str, Any]] = []
-    for choice in data["choices"]:
-        index = choice["index"]
-        if op == "completions":
-            for piece in _pieces_of(choice["text"]):
-                out.append(
-                    {
-                        **base,
-                        "choices": [
-                            {"index": index, "text": piece, "finish_reason": None, "logprobs": None}
-                        ],
-                    }
-                )
-            out.append(
-                {
-                    **base,
-                    "choices": [
-                        {
-                            "index": index,
-                            "text": "",
-                            "finish_reason": choice["finish_reason"],
-                            "logprobs": None,
-                        }
-                    ],
-                }
-            )
-            continue
-        message = choice["message"]
-        out.append(
-            {
-                **base,
-                "choices": [
-                    {
-                        "index": index,
-                        "delta": {"role": "assistant", "content": ""},
-                        "finish_reason": None,
-                        "logprobs": None,
-                    }
-                ],
-            }
-        )
-        for piece in _pieces_of(message.get("content") or ""):
-            out.append(
-                {
-                    **base,
-                    "choices": [
-                        {
-                            "index": index,
-                            "delta": {"content": piece},
-                            "finish_reason": None,
-                            "logprobs": None,
-                        }
-                    ],
-                }
-            )
-        for position, call in enumerate(message.get("tool_calls") or []):
-            arguments = call["function"]["arguments"]
-            half = len(arguments) // 2
-            out.append(
-                {
-                    **base,
-                    "choices": [
-                        {
-                            "index": index,
-                            "delta": {
-                                "tool_calls": [
-                                    {
-                                        "index": position,
-                                        "id": call["id"],
-                                        "type": "function",
-                                        "function": {
-                                            "name": call["function"]["name"],
-                                            "arguments": arguments[:half],
-                                        },
-                                    }
-                                ]
-                            },
-                            "finish_reason": None,
-                            "logprobs": None,
-                        }
-                    ],
-                }
-            )
-            out.append(
-                {
-                    **base,
-                    "choices": [
-                        {
-                            "index": index,
-                            "delta": {
-                                "tool_calls": [
-                                    {
-                                        "index": position,
-                                        "function": {"arguments": arguments[half:]},
-                                    }
-                                ]
-                            },
-                            "finish_reason": None,
-                            "logprobs": None,
-                        }
-                    ],
-                }
-            )
-        out.append(
-            {
-                **base,
-                "choices": [
-                    {
-                        "index": index,
-                        "delta": {},
-                        "finish_reason": choice["finish_reason"],
-                        "logprobs": None,
-                    }
-                ],
-            }
-        )
-    return out
 
 
 def _float(value: Any, default: float) -> float:

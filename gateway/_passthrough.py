@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import orjson
 
+from ._completion_stream import CompletionStream
 from ._deployment import Deployment
-from ._upstream import Operation, StreamPiece, UpstreamResponse, Usage
+from ._upstream import Operation, StreamPiece, UpstreamResponse, UpstreamStream, Usage
 from .errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -177,6 +178,12 @@ class PassthroughAdapter:
         request = self._request(op, dep, body, timeout)
         started = time.perf_counter()
         response = await self._open(dep, request, timeout)
+        return await self._read_answer(dep, response, started)
+
+    async def _read_answer(
+        self, dep: Deployment, response: httpx.Response, started: float
+    ) -> UpstreamResponse:
+        """A whole JSON answer (or the error it stands for), the response closed."""
         try:
             content = await response.aread()
         except httpx.HTTPError as exc:
@@ -204,7 +211,7 @@ class PassthroughAdapter:
         timeout: float,
         *,
         client_wants_usage: bool,
-    ) -> PassthroughStream:
+    ) -> UpstreamStream:
         if dep.params.stream_usage and not client_wants_usage:
             options = body.get("stream_options")
             merged = dict(options) if isinstance(options, dict) else {}
@@ -218,6 +225,12 @@ class PassthroughAdapter:
             finally:
                 await response.aclose()
             raise status_error(dep, response.status_code, content, response.headers)
+        media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == "application/json":
+            # The upstream ignored ``stream: true`` and answered whole: stream that answer, as
+            # the client asked, rather than relay JSON as events (which SDKs read as nothing).
+            answer = await self._read_answer(dep, response, time.perf_counter())
+            return CompletionStream(op, answer.data, 0.0, include_usage=client_wants_usage)
         return PassthroughStream(response, strip_usage=not client_wants_usage)
 
 

@@ -365,14 +365,15 @@ async def test_upstream_client_error_is_relayed_in_openai_shape(
     settings_from: Build, upstream: respx.Router
 ) -> None:
     error = {
-        "message": "Invalid value for 'temperature': must be at most 2.",
+        "message": "Invalid value for 'reasoning_effort': 'extreme'.",
         "type": "invalid_request_error",
-        "param": "temperature",
+        "param": "reasoning_effort",
         "code": "invalid_value",
     }
     route = upstream.post(OPENAI_CHAT).respond(400, json={"error": error})
     settings = settings_from(config(OPENAI, num_retries=2))
-    response = await post(settings, via(upstream), chat("fast", temperature=5))
+    # A parameter the gateway does not check: the provider's refusal is relayed.
+    response = await post(settings, via(upstream), chat("fast", reasoning_effort="extreme"))
 
     assert response.status_code == 400
     got = response.json()["error"]

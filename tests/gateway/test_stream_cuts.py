@@ -1,10 +1,11 @@
-"""Streams an upstream cuts short reach the client as errors, over real sockets.
+"""Streams an upstream cuts short reach the client as errors, and a whole JSON answer to a
+streamed request reaches it as a stream, over real sockets.
 
 A raw TCP upstream answers each streamed chat the way its model name asks: close-delimited
 (``Connection: close``, no length) or chunked, cut mid-event with a reset, ended cleanly
-without ``data: [DONE]``, or whole. The real ``openai`` SDK calls ``spyglass serve``; a cut
-stream must raise in the SDK (an error event, no normal end) and leave ``error.type`` on the
-trace's request span.
+without ``data: [DONE]``, whole, or as plain JSON (an upstream ignoring ``stream: true``). The
+real ``openai`` and ``anthropic`` SDKs call ``spyglass serve``; a cut stream must raise in the
+SDK (an error event, no normal end) and leave ``error.type`` on the trace's request span.
 """
 
 from __future__ import annotations
@@ -17,13 +18,39 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
 
 from tests.conftest import Server
 
-MODES = ("close-cut", "close-no-done", "chunked-cut", "close-whole")
+MODES = ("close-cut", "close-no-done", "chunked-cut", "close-whole", "json-text", "json-tool")
+TOOL_CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+}
+
+
+def _completion(mode: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": "Hello world"}
+    if mode == "json-tool":
+        message = {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]}
+    return {
+        "id": "chatcmpl-json",
+        "object": "chat.completion",
+        "created": 1,
+        "model": mode,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if mode == "json-tool" else "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+    }
 
 
 def _event(payload: dict[str, Any] | str) -> bytes:
@@ -67,6 +94,13 @@ class RawUpstream:
             mode = json.loads(body)["model"]
             first, half = _event(_chunk("Hello")), _event(_chunk(" world"))[:25]
             done = _event("[DONE]")
+            if mode.startswith("json"):
+                answer = json.dumps(_completion(mode)).encode()
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(answer), answer)
+                )
+                return
             head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             if mode.startswith("chunked"):
                 conn.sendall(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
@@ -181,3 +215,39 @@ def test_a_whole_close_delimited_stream_is_a_success(server: Server) -> None:
     span = _request_span(server, trace_id)
     assert span["status"] != "error"
     assert "error.type" not in span["attributes"]
+
+
+def test_a_json_answer_to_a_streamed_request_is_streamed(server: Server) -> None:
+    trace_id, texts, error = _stream(server, "json-text")
+    assert error is None
+    assert "".join(texts) == "Hello world"
+    span = _request_span(server, trace_id)
+    assert span["status"] != "error"
+    assert span["attributes"]["gen_ai.usage.input_tokens"] == 7
+    assert span["attributes"]["gen_ai.usage.output_tokens"] == 3
+
+
+def test_a_json_tool_call_answer_streams_through_messages_too(server: Server) -> None:
+    with openai.OpenAI(
+        base_url=server.url + "/v1", api_key="client-key", max_retries=0, timeout=15
+    ) as client:
+        stream = client.chat.completions.create(
+            model="json-tool", messages=[{"role": "user", "content": "weather?"}], stream=True
+        )
+        calls = [
+            call
+            for chunk in stream
+            for choice in chunk.choices
+            for call in choice.delta.tool_calls or []
+        ]
+    assert calls[0].function.name == "get_weather"
+    assert "".join(c.function.arguments or "" for c in calls) == '{"city": "Paris"}'
+    with anthropic.Anthropic(base_url=server.url, api_key="client-key", max_retries=0) as claude:
+        with claude.messages.stream(
+            model="json-tool", max_tokens=100, messages=[{"role": "user", "content": "weather?"}]
+        ) as events:
+            message = events.get_final_message()
+    tool = next(block for block in message.content if block.type == "tool_use")
+    assert tool.name == "get_weather"
+    assert tool.input == {"city": "Paris"}
+    assert message.stop_reason == "tool_use"
