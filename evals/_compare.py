@@ -89,7 +89,10 @@ def compare_runs(
         direction = str(names_b[name].get("direction") or "higher")
         a_scores = [(left[k].get("scores") or {}).get(name) or {} for k in keys]
         b_scores = [(right[k].get("scores") or {}).get(name) or {} for k in keys]
-        binary = all(
+        by_verdict = names_b[name].get("judged_by") == "verdict"
+        if by_verdict:
+            direction = "higher"  # passing is better, whatever the value does
+        binary = by_verdict or all(
             s.get("passed") is not None and s.get("value") in (0, 1, None)
             for s in (*a_scores, *b_scores)
         )

@@ -44,6 +44,7 @@ def run_metrics(results: Sequence[Mapping[str, Any]], scorers: Sequence[Scorer])
             "n": len(values),
             "errors": errors,
             "direction": scorer.direction,
+            "judged_by": getattr(scorer, "judged_by", "value"),
             "threshold": scorer.threshold,
             "mean": None,
             "ci": None,
@@ -58,7 +59,13 @@ def run_metrics(results: Sequence[Mapping[str, Any]], scorers: Sequence[Scorer])
             rate = _stats.pass_rate_ci(verdicts)
             entry.update(pass_rate=rate.value, pass_ci=[rate.low, rate.high])
         scores[scorer.name] = entry
-    latencies = [float(r["latency_ms"]) for r in results if r.get("latency_ms") is not None]
+    # A cached row's latency is the cache's, not the model's: it would make a run that was
+    # answered from the cache look fastest.
+    latencies = [
+        float(r["latency_ms"])
+        for r in results
+        if r.get("latency_ms") is not None and not r.get("cached")
+    ]
     costs = [float(r["cost_usd"]) for r in results if r.get("cost_usd") is not None]
     prompt = sum(int(r.get("prompt_tokens") or 0) for r in results)
     completion = sum(int(r.get("completion_tokens") or 0) for r in results)

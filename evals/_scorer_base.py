@@ -206,9 +206,13 @@ class BaseScorer(ABC):
     the same way for every type.
 
     Besides the protocol's attributes, ``expects`` says whether it reads the row's expected
-    value (so a plan can check the dataset has one). A subclass implements ``measure``,
-    returning a ``Score``, usually through ``verdict``.
+    value (so a plan can check the dataset has one), and ``judged_by`` how two runs compare
+    on it: by its values (``value``, in its ``direction``), or by its pass/fail verdicts only
+    (``verdict``: a measurement within bounds, where neither more nor less is better). A
+    subclass implements ``measure``, returning a ``Score``, usually through ``verdict``.
     """
+
+    judged_by = "value"
 
     def __init__(
         self,

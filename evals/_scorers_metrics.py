@@ -136,7 +136,11 @@ def _length(options: Options, common: Common) -> _Length:
         options.fail("max", "give min, max or both")
     if low is not None and high is not None and low > high:
         options.fail("min", f"min ({low:g}) is above max ({high:g})")
-    return _Length(common, unit=unit, low=low, high=high)
+    scorer = _Length(common, unit=unit, low=low, high=high)
+    if not options.has("direction"):
+        # Within bounds or not: a shorter answer within them is no worse than a longer one.
+        scorer.judged_by = "verdict"
+    return scorer
 
 
 class _CallFigure(BaseScorer):

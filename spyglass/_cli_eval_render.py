@@ -89,14 +89,16 @@ def _mean_text(entry: Mapping[str, Any]) -> str:
 
 
 def _best(runs: Sequence[Mapping[str, Any]], scorer: str) -> set[str]:
-    """The ids of the runs with the best mean for ``scorer`` (its direction decides)."""
+    """The ids of the runs with the best mean for ``scorer`` (its direction decides), or the
+    best pass rate for a scorer judged by its verdicts (a length within bounds)."""
     means = {}
     direction = "higher"
     for run in runs:
         entry = ((run.get("metrics") or {}).get("scores") or {}).get(scorer) or {}
-        if entry.get("mean") is not None:
-            means[run["id"]] = entry["mean"]
-            direction = entry.get("direction") or direction
+        figure = "pass_rate" if entry.get("judged_by") == "verdict" else "mean"
+        if entry.get(figure) is not None:
+            means[run["id"]] = entry[figure]
+            direction = "higher" if figure == "pass_rate" else entry.get("direction") or direction
     if len(means) < 2:
         return set()
     best = max(means.values()) if direction == "higher" else min(means.values())

@@ -237,3 +237,24 @@ def test_project_picks_the_prompts_and_files_the_runs(
     (again,) = run_ids(rerun.output)
     runs = json.loads(invoke("eval", "list", "--json", "--config", config).output)["runs"]
     assert {run["id"]: run for run in runs}[again]["project"] == "A"
+
+
+def test_the_bundled_example_passes_its_own_gate() -> None:
+    """examples/evals/capitals.yaml against its plain variant as the baseline: with-hint
+    answers shorter, within the length bound, which is no regression, so the gate passes."""
+    repo = Path(__file__).resolve().parents[2]
+    example = str(repo / "examples" / "evals" / "capitals.yaml")
+    config = str(repo / "examples" / "demo.yaml")
+    first = invoke("eval", "run", example, "--config", config)
+    assert first.exit_code == 0, first.output
+    plain, hint = run_ids(first.output)
+    gated = invoke("eval", "run", example, "--baseline", plain, "--config", config)
+    assert gated.exit_code == 0, gated.output
+    compared = invoke("eval", "compare", plain, hint, "--json", "--config", config)
+    length = next(
+        s for s in json.loads(compared.output)["comparison"]["scorers"] if s["scorer"] == "length"
+    )
+    assert length["test"] == "mcnemar" and not length["regression"]
+    listed = json.loads(invoke("eval", "list", "--json", "--config", config).output)["runs"]
+    cached = [run for run in listed if run["metrics"]["cached"] == run["metrics"]["results"]]
+    assert cached and all(run["metrics"]["latency_ms"]["p50"] is None for run in cached)

@@ -38,8 +38,11 @@ function heatMap(runs, comparisons, names) {
   const byAfter = new Map(comparisons.map((c) => [c.after, new Map(c.scorers.map((s) => [s.scorer, s]))]));
   const scorerRows = names.map((name) => {
     const metrics = runs.map((r) => r.metrics?.scores?.[name]);
-    const lower = metrics.find(Boolean)?.direction === "lower";
-    const means = metrics.map((x) => (typeof x?.mean === "number" ? x.mean : null));
+    // A scorer judged by its verdicts (a length within bounds) ranks by pass rate, not value.
+    const byVerdict = metrics.find(Boolean)?.judged_by === "verdict";
+    const lower = !byVerdict && metrics.find(Boolean)?.direction === "lower";
+    const figure = byVerdict ? "pass_rate" : "mean";
+    const means = metrics.map((x) => (typeof x?.[figure] === "number" ? x[figure] : null));
     const rank = ranks(means, lower);
     const top = runs.length > 1 && new Set(means.filter((x) => x !== null)).size > 1 ? Math.max(...rank.filter((x) => x !== null)) : null;
     return h("tr", { dataset: { scorer: name } },
