@@ -36,12 +36,14 @@ from ._outage import as_outage
 from ._prompting import apply_prompt, wants_prompt
 from ._router import Attempt, Outcome, RouterFailure
 from ._telemetry import RequestTelemetry
+from ._tokens import count_input_tokens
 from ._upstream import Operation, UpstreamResponse, UpstreamStream
-from ._validate import check_chat, check_completion, check_embeddings
+from ._validate import check_chat, check_completion, check_embeddings, require_model
 from .errors import (
     GatewayError,
     InvalidRequestError,
     NoDeploymentAvailable,
+    PermissionDeniedError,
     RequestTooLargeError,
     UpstreamError,
     UpstreamStatusError,
@@ -139,6 +141,7 @@ class Endpoints:
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/v1/models/{model:path}", self.model, methods=["GET"]),
             Route("/v1/messages", self.messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
         ]
 
     # -- reading ---------------------------------------------------------------------------
@@ -274,6 +277,33 @@ class Endpoints:
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages API on top of any configured model."""
         return await self._handle(request, "chat", check_chat, anthropic=True)
+
+    async def count_tokens(self, request: Request) -> Response:
+        """Anthropic's ``messages.count_tokens``: ``{"input_tokens": N}`` for a Messages body,
+        counted for the model group's first deployment; no model is called, nothing spent."""
+        call_id = str(uuid.uuid4())
+        try:
+            body = await self._read_json(request)
+            group = self.router.resolve(require_model(body))
+            key = _key(request)
+            if key is not None and not key.allows_model(group):
+                raise PermissionDeniedError(
+                    f"This API key may not use model {group!r}.",
+                    param="model",
+                    code="model_not_allowed",
+                )
+            try:
+                # count_tokens takes no max_tokens; the translation wants one.
+                chat = anthropic_to_openai_request({"max_tokens": 1, **body})
+            except AnthropicRequestError as exc:
+                raise InvalidRequestError(exc.message, param=exc.param) from None
+            dep = self.router.groups[group][0]
+            tokens = await asyncio.to_thread(count_input_tokens, dep, chat)
+        except GatewayError as error:
+            return error_response(error, anthropic=True)
+        except Exception as exc:  # never a traceback to the client
+            return self._internal_error(exc, call_id, request, anthropic=True)[0]
+        return Response(orjson.dumps({"input_tokens": tokens}), media_type=_JSON)
 
     def _internal_error(
         self, exc: Exception, call_id: str, request: Request, *, anthropic: bool = False

@@ -152,9 +152,18 @@ def _usage(dep: Deployment, prompt: str, completion: str) -> dict[str, int]:
     }
 
 
+def prompt_tokens(dep: Deployment, body: dict[str, Any]) -> int:
+    """The prompt tokens a chat body would be charged here (``count_tokens``)."""
+    return _usage(dep, _prompt_text(body.get("messages") or []), "")["prompt_tokens"]
+
+
+def _prompt_text(messages: list[Any]) -> str:
+    return "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
+
+
 def _chat(dep: Deployment, body: dict[str, Any]) -> dict[str, Any]:
     messages = body.get("messages") or []
-    prompt = "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
+    prompt = _prompt_text(messages)
     last_user = next(
         (
             _text_of(m.get("content"))

@@ -560,6 +560,28 @@ def test_anthropic_messages(claude: anthropic.Anthropic) -> None:
     assert added >= len(system) // 4
 
 
+def test_anthropic_count_tokens(claude: anthropic.Anthropic, stack: Stack) -> None:
+    system = "You are a terse assistant."
+    question: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Say something."}]
+    # On the mock provider (server A), the count is what a call is charged.
+    with anthropic.Anthropic(base_url=stack.a.url, api_key="x", max_retries=0) as on_mock:
+        counted = on_mock.messages.count_tokens(model="chat", system=system, messages=question)
+        sent = on_mock.messages.create(
+            model="chat", max_tokens=50, system=system, messages=question
+        )
+    assert counted.input_tokens == sent.usage.input_tokens > 0
+    # On an OpenAI deployment (server B), litellm's tokenizer counts; nothing is called.
+    before = len(stack.fake.requests)
+    longer = claude.messages.count_tokens(
+        model="fake", messages=[{"role": "user", "content": "Say something. " * 20}]
+    )
+    short = claude.messages.count_tokens(model="fake", messages=question)
+    assert longer.input_tokens > short.input_tokens > 0
+    assert len(stack.fake.requests) == before
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.count_tokens(model="nope", messages=question)
+
+
 def test_anthropic_tool_use(claude: anthropic.Anthropic) -> None:
     message = claude.messages.create(
         model="chat",
