@@ -156,6 +156,7 @@ def _serve(settings: Any) -> None:
     except Exception as exc:
         fail(f"cannot open the store: {type(exc).__name__}: {safe(exc)}")
     if server.workers > 1:
+        _banner(server.host, server.port)
         uvicorn.run("spyglass._cli:worker_app", factory=True, workers=server.workers, **common)
         return
     from ._app import create_app
@@ -164,13 +165,20 @@ def _serve(settings: Any) -> None:
         application = create_app(settings, migrate=False)
     except ConfigError as exc:
         fail(exc.message)
+    _banner(server.host, server.port)
+    uvicorn.run(application, **common)
+
+
+def _banner(host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
     err.print(
-        f"[bold]Spyglass {__version__}[/] serving on http://{server.host}:{server.port}"
-        f"  (OpenAI base URL: http://{server.host}:{server.port}/v1)",
+        f"[bold]Spyglass {__version__}[/] serving on {base}\n"
+        f"  web UI:          {base}/\n"
+        f"  OpenAI base URL: {base}/v1   (Anthropic: {base})\n"
+        f"  OTLP traces:     {base}/v1/traces",
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(application, **common)
 
 
 def _loopback(host: str) -> bool:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from spyglass._cli import app
-from tests.conftest import REPO
+from tests.conftest import REPO, Server
 
 runner = CliRunner()
 
@@ -77,3 +79,11 @@ def test_db_current_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 2
     assert "hunter2" not in result.output
     assert "cannot open the store" in result.output
+
+
+def test_serve_says_where_the_web_ui_is(serve: Callable[..., Server]) -> None:
+    server = serve({"model_list": []})
+    banner = server.log()
+    assert f"web UI:          {server.url}/" in banner
+    assert f"OpenAI base URL: {server.url}/v1" in banner
+    assert httpx.get(server.url + "/", timeout=5).headers["content-type"].startswith("text/html")
