@@ -251,8 +251,12 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
             int | None, Query(ge=1, description="seconds; default: range / 48")
         ] = None,
         group_by: Literal["model", "provider", "key", "none"] = "none",
+        source: Annotated[
+            Literal["all", "gateway", "app"],
+            Query(description="gateway: calls the gateway served; app: calls seen over OTLP only"),
+        ] = "all",
     ) -> dict[str, Any]:
-        """LLM requests, errors, latency p50/p95, TTFT, tokens and cost per time bucket."""
+        """LLM calls (each once), errors, latency p50/p95, TTFT, tokens and cost per bucket."""
         end_ns = _time_ns(end, "end") or time.time_ns()
         start_ns = _time_ns(start, "start") or end_ns - 86400 * 10**9
         seconds = bucket or max(1, (end_ns - start_ns) // (48 * 10**9))
@@ -265,6 +269,7 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
                 bucket_seconds=seconds,
                 group_by=group_by,
                 project=project,
+                source=source,
             )
         except QueryError as error:
             raise _bad(error) from None

@@ -33,6 +33,7 @@ SPAN_COLUMNS = (
     "prompt",
     "project",
     "is_attempt",
+    "wraps_call",
     "attributes",
     "events",
     "content",

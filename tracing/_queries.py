@@ -369,6 +369,8 @@ def list_sessions(
 
 
 GroupBy = Literal["model", "provider", "key", "none"]
+Source = Literal["all", "gateway", "app"]
+_GATEWAY_SCOPE = "spyglass.gateway"
 _GROUP_COLUMNS = {"model": SPANS.c.model, "provider": SPANS.c.provider, "key": SPANS.c.key_id}
 
 
@@ -380,10 +382,15 @@ def usage_stats(
     bucket_seconds: int,
     group_by: GroupBy = "none",
     project: str | None = None,
+    source: Source = "all",
 ) -> list[dict[str, Any]]:
     """Per time bucket (and group): LLM requests, errors, latency p50/p95, TTFT, tokens, cost.
 
-    ``project`` counts only that project's calls (the spans' own ``project``).
+    Each call counts once: not the gateway's attempts (their request span counts), nor an
+    app's span that wraps a call beneath it (see ``TraceStore``). ``source`` keeps only the
+    calls the gateway served (``gateway``: its request spans, here or from another Spyglass)
+    or only those seen over OTLP alone (``app``). ``project`` counts only that project's calls
+    (the spans' own ``project``).
     """
     if end_ns <= start_ns:
         raise QueryError("end", "must be after start")
@@ -393,6 +400,8 @@ def usage_stats(
         raise QueryError("bucket", "too many buckets for the range (at most 10000)")
     if group_by != "none" and group_by not in _GROUP_COLUMNS:
         raise QueryError("group_by", "expected model, provider, key or none")
+    if source not in ("all", "gateway", "app"):
+        raise QueryError("source", "expected all, gateway or app")
     s = SPANS.c
     group_column = _GROUP_COLUMNS.get(group_by)
     columns: list[Any] = [
@@ -409,9 +418,14 @@ def usage_stats(
     query = select(*columns).where(
         s.kind.in_(("llm", "embedding")),
         s.is_attempt.is_(False),
+        s.wraps_call.is_(False),
         s.start_ns >= start_ns,
         s.start_ns < end_ns,
     )
+    if source == "gateway":
+        query = query.where(s.scope_name == _GATEWAY_SCOPE)
+    elif source == "app":
+        query = query.where(or_(s.scope_name.is_(None), s.scope_name != _GATEWAY_SCOPE))
     if project is not None:
         query = query.where(s.project == project)
     buckets: dict[tuple[int, Any], dict[str, Any]] = {}

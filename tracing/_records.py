@@ -54,6 +54,9 @@ class SpanRecord(SQLModel, table=True):
     prompt: str | None = Field(default=None, max_length=256, description="name/version")
     project: str | None = Field(default=None, max_length=200, description="spyglass.project")
     is_attempt: bool = Field(default=False, description="a gateway upstream attempt")
+    wraps_call: bool = Field(
+        default=False, description="an LLM span with an LLM call beneath it: not counted"
+    )
     attributes: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONType, nullable=False)
     )

@@ -3,6 +3,12 @@
 Writing is idempotent: a span sent twice (an OTLP client retrying) is stored once and counted
 once, because the summary is updated only from the spans the insert really added. Spans of one
 trace may arrive in any order and in any number of batches.
+
+One call is counted once. An application's LLM span that has an LLM call beneath it (typically
+its client span around the gateway's request span, when it sends ``traceparent``; or LangChain's
+span around its OpenAI instrumentation's) is a wrapper of that call: it is marked
+``wraps_call`` and its usage is left out of the summary, whichever of the two arrives first. The
+call beneath counts: for the gateway's request span, its tokens and cost are the gateway's own.
 """
 
 from __future__ import annotations
@@ -79,7 +85,8 @@ class TraceStore:
             if not new_rows:
                 cursor.close()
                 return 0
-            params, summaries = self.prepare(new_rows)
+            unwrapped = self._mark_wrappers(cursor, new_rows)
+            params, summaries = self.prepare(new_rows, unwrapped)
             try:
                 self.execute(cursor, params, summaries)
             finally:
@@ -87,9 +94,13 @@ class TraceStore:
         return len(new_rows)
 
     def prepare(
-        self, rows: Sequence[dict[str, Any]]
+        self, rows: Sequence[dict[str, Any]], unwrapped: Sequence[dict[str, Any]] = ()
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The parameters of new rows' inserts and of their traces' summary upserts."""
+        """The parameters of new rows' inserts and of their traces' summary upserts.
+
+        ``unwrapped`` are stored spans found to wrap a call in ``rows``: their usage leaves
+        their traces' summaries.
+        """
         tokens = self.dialect == "sqlite"  # PostgreSQL has a GIN index on attributes
         params = [
             (
@@ -104,7 +115,7 @@ class TraceStore:
         ]
         summaries = [
             tuple(_json(s[c]) if c == "tags" else s[c] for c in _TRACE_COLUMNS)
-            for s in _summaries(rows)
+            for s in _summaries(rows, unwrapped)
         ]
         return params, summaries
 
@@ -133,6 +144,93 @@ class TraceStore:
             "INSERT INTO span_search (rowid, search_text, attribute_tokens) VALUES (?, ?, ?)",
             [(first + i, row[-2], row[-1]) for i, row in enumerate(params)],
         )
+
+    def _mark_wrappers(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Set ``wraps_call`` on new rows; mark stored spans that new rows show to be wrappers.
+
+        Returns the stored spans newly marked (their usage is to leave their summaries).
+        """
+        calls = []
+        for row in rows:
+            row["wraps_call"] = False
+            if _is_call(row):
+                calls.append(row)
+        if not calls:
+            return []
+        # Wrappers within the batch: a call that is the parent of another call of the batch.
+        parents = {(row["trace_id"], row["parent_span_id"]) for row in calls}
+        unknown: list[dict[str, Any]] = []
+        for row in calls:
+            if (row["trace_id"], row["span_id"]) in parents:
+                row["wraps_call"] = True
+            elif row["scope_name"] != _GATEWAY_SCOPE:  # the gateway's calls have only attempts
+                unknown.append(row)
+        # New calls whose call beneath was stored earlier.
+        mark = "%s" if self.dialect == "postgresql" else "?"
+        wrapped = self._select_pairs(
+            cursor,
+            f"SELECT DISTINCT trace_id, parent_span_id FROM spans WHERE {_CALL_SQL} AND",
+            f"trace_id = {mark} AND parent_span_id = {mark}",
+            [(row["trace_id"], row["span_id"]) for row in unknown],
+        )
+        for row in unknown:
+            if (row["trace_id"], row["span_id"]) in wrapped:
+                row["wraps_call"] = True
+        # Stored calls above a new call: wrappers from now on.
+        own = {(row["trace_id"], row["span_id"]) for row in rows}
+        above = [
+            (row["trace_id"], row["parent_span_id"])
+            for row in calls
+            if row["parent_span_id"] is not None
+            and (row["trace_id"], row["parent_span_id"]) not in own
+        ]
+        stored = self._select_pairs(
+            cursor,
+            "SELECT trace_id, span_id, input_tokens, output_tokens, cost FROM spans "
+            f"WHERE {_CALL_SQL} AND NOT wraps_call AND",
+            f"trace_id = {mark} AND span_id = {mark}",
+            above,
+            full=True,
+        )
+        unwrapped = [
+            {
+                "trace_id": found[0],
+                "span_id": found[1],
+                "input_tokens": found[2],
+                "output_tokens": found[3],
+                "cost": found[4],
+            }
+            for found in stored.values()
+        ]
+        if unwrapped:
+            cursor.executemany(
+                "UPDATE spans SET wraps_call = {1} WHERE trace_id = {0} AND span_id = {0}".format(
+                    mark, "true" if self.dialect == "postgresql" else "1"
+                ),
+                [(found["trace_id"], found["span_id"]) for found in unwrapped],
+            )
+        return unwrapped
+
+    @staticmethod
+    def _select_pairs(
+        cursor: Any,
+        query: str,
+        pair: str,
+        keys: Sequence[tuple[str, str]],
+        *,
+        full: bool = False,
+    ) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """Rows of ``query`` for any of ``keys`` (an OR of point lookups), by their first two
+        columns; ``full`` keeps whole rows, else only the keys matter."""
+        found: dict[tuple[str, str], tuple[Any, ...]] = {}
+        keys = list(dict.fromkeys(keys))
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            pairs = " OR ".join([f"({pair})"] * len(chunk))
+            cursor.execute(f"{query} ({pairs})", [value for key in chunk for value in key])
+            for row in cursor.fetchall():
+                found[(row[0], row[1])] = tuple(row) if full else ()
+        return found
 
     def _new_only(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows not stored yet (a client may send a batch again), first of each kept."""
@@ -202,12 +300,26 @@ class TraceStore:
         )
 
 
+_GATEWAY_SCOPE = "spyglass.gateway"  # the writer process imports no more than this module
+_CALL_SQL = "kind IN ('llm', 'embedding') AND NOT is_attempt"
+
+
+def _is_call(row: dict[str, Any]) -> bool:
+    """An LLM or embedding call: what the usage figures count (not a gateway attempt)."""
+    return row["kind"] in ("llm", "embedding") and not row.get("is_attempt")
+
+
 _SUMMARY_KEYS = ("model", "provider", "session_id", "user_id", "key_id", "prompt", "project")
 _SUMMARY_KEYS_OF_ATTEMPT = ("session_id", "user_id", "key_id", "prompt", "project")
 
 
-def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One partial summary per trace in ``rows``, to be merged into the stored one."""
+def _summaries(
+    rows: Sequence[dict[str, Any]], unwrapped: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """One partial summary per trace in ``rows``, to be merged into the stored one.
+
+    ``unwrapped`` (stored calls that turned out to be wrappers) count negatively.
+    """
     by_trace: dict[str, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: r["start_ns"]):
         summary = by_trace.get(row["trace_id"])
@@ -248,7 +360,7 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             summary["status"] = "error"
             if summary["error"] is None:
                 summary["error"] = row["status_message"] or row["name"]
-        if row["kind"] in ("llm", "embedding") and not row.get("is_attempt"):
+        if _is_call(row) and not row.get("wraps_call"):
             summary["llm_count"] += 1
             summary["input_tokens"] += row["input_tokens"] or 0
             summary["output_tokens"] += row["output_tokens"] or 0
@@ -260,6 +372,12 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for key in keys:
             if summary[key] is None and row.get(key):
                 summary[key] = row[key]
+    for span in unwrapped:  # its trace has a new span in ``rows``: the call beneath it
+        summary = by_trace[span["trace_id"]]
+        summary["llm_count"] -= 1
+        summary["input_tokens"] -= span["input_tokens"] or 0
+        summary["output_tokens"] -= span["output_tokens"] or 0
+        summary["cost"] -= span["cost"] or 0.0
     for summary in by_trace.values():
         summary["duration_ms"] = (summary["end_ns"] - summary["start_ns"]) / 1e6
     return list(by_trace.values())

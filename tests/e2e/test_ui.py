@@ -282,6 +282,17 @@ def test_dashboard_charts_and_breakdown(page: Any, server: Server) -> None:
         expect(legend).to_contain_text(model)
     page.locator("[data-chart=Requests] svg rect[fill=transparent]").last.hover()
     expect(page.locator(".tip")).to_be_visible()
+    # The seeded traces came over OTLP (apps' calls); the seeded eval runs went through the
+    # gateway. Each call counts once: the two sources add up to all calls.
+    counts = {}
+    for source in ("all", "app", "gateway"):
+        page.get_by_label("Calls").select_option(source)
+        expect(page).to_have_url(re.compile(rf"source={source}"))
+        requests = page.locator(".kpi .v").first
+        expect(requests).to_have_text(re.compile(r"^\d+$"))
+        counts[source] = int(requests.inner_text())
+    assert counts["all"] == counts["app"] + counts["gateway"]
+    assert counts["app"] > 0 and counts["gateway"] > 0
 
 
 def test_prompts_versions_diff_render_labels_and_traces(page: Any, server: Server) -> None:

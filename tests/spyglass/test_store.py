@@ -214,3 +214,52 @@ def test_trace_status_migration_forgives_failed_attempts_only(engine: Engine) ->
         rows = conn.execute(text("SELECT trace_id, status, error FROM traces ORDER BY trace_id"))
         found = [(t[0], status, error) for t, status, error in rows]
     assert found == [("a", "ok", None), ("b", "error", "the call failed")]
+
+
+def test_one_call_migration_leaves_wrappers_out_of_summaries(engine: Engine) -> None:
+    """0010: a stored app LLM span above the gateway's request span stops counting."""
+    from sqlalchemy import text
+
+    upgrade_store(engine, "0009")
+    spans = [  # (span, parent, kind, is_attempt, tokens, cost)
+        ("1", None, "chain", False, None, None),
+        ("2", "1", "llm", False, 10, 0.5),  # the app's client span: wraps span 3
+        ("3", "2", "llm", False, 10, 0.5),  # the gateway's request span
+        ("4", "3", "llm", True, 10, 0.5),  # its attempt
+        ("5", "1", "llm", False, 7, 0.25),  # another call, not wrapped
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO traces (trace_id, start_ns, end_ns, duration_ms, status, error,"
+                " span_count, llm_count, input_tokens, output_tokens, cost, tags) VALUES"
+                " (:t, 1, 2, 0, 'ok', NULL, 5, 3, 27, 27, 1.25, '[]')"
+            ),
+            {"t": "a" * 32},
+        )
+        for span, parent, kind, attempt, tokens, cost in spans:
+            conn.execute(
+                text(
+                    "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, span_kind,"
+                    " status, start_ns, end_ns, duration_ms, is_attempt, input_tokens,"
+                    " output_tokens, cost, attributes, events) VALUES (:t, :s, :p, 'x', :kind,"
+                    " 'internal', 'ok', 1, 2, 0, :attempt, :tokens, :tokens, :cost, '{}', '[]')"
+                ),
+                {
+                    "t": "a" * 32,
+                    "s": span * 16,
+                    "p": parent and parent * 16,
+                    "kind": kind,
+                    "attempt": attempt,
+                    "tokens": tokens,
+                    "cost": cost,
+                },
+            )
+    upgrade_store(engine)
+    with engine.connect() as conn:
+        summary = conn.execute(
+            text("SELECT llm_count, input_tokens, output_tokens, cost FROM traces")
+        ).one()
+        wrappers = conn.execute(text("SELECT span_id FROM spans WHERE wraps_call")).scalars()
+        assert [w[0] for w in wrappers] == ["2"]
+    assert tuple(summary) == (2, 17, 17, 0.75)

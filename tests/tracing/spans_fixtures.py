@@ -178,9 +178,7 @@ def _call(client: openai.OpenAI, call: Call) -> None:
 
 
 @contextmanager
-def _instrumented(
-    library: Library, provider: TracerProvider, genai_semconv: bool
-) -> Iterator[None]:
+def instrumented(library: Library, provider: TracerProvider, genai_semconv: bool) -> Iterator[None]:
     """``openai`` instrumented by ``library`` for the duration, sending spans to ``provider``."""
     if library == "openinference":
         from openinference.instrumentation import TraceConfig
@@ -260,7 +258,7 @@ def instrumented_spans(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     client = openai.OpenAI(base_url=BASE_URL, api_key="sk-test", max_retries=0)
     try:
-        with _instrumented(kind, provider, genai_semconv):
+        with instrumented(kind, provider, genai_semconv):
             # TRACELOOP_TRACE_CONTENT is read at each call, not at instrument().
             with mock.patch.dict(os.environ, {"TRACELOOP_TRACE_CONTENT": "true"}):
                 _call(client, call)

@@ -27,8 +27,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
+import openai as openai_sdk
 import pytest
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
@@ -628,6 +630,72 @@ async def test_app_span_and_gateway_spans_form_one_trace(hub: Server) -> None:
         PROMPT_TOKENS,
         COMPLETION_TOKENS,
     )
+
+
+@pytest.mark.parametrize("library", ["openinference", "openllmetry"])
+async def test_an_instrumented_client_calling_the_gateway_is_one_call(
+    hub: Server, library: fx.Library
+) -> None:
+    """The README's setup: an app's instrumented ``openai`` client calls the gateway with
+    ``traceparent``. Its LLM span wraps the gateway's request span for the same call, so the
+    trace, the stats and the session count the call once, with the gateway's figures."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "support-app"}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{hub.url}/v1/traces", timeout=10))
+    )
+    session = f"session-{new_span_id()}"
+
+    def inject(request: httpx.Request) -> None:  # what opentelemetry-instrumentation-httpx does
+        TraceContextTextMapPropagator().inject(request.headers)
+
+    http = httpx.Client(event_hooks={"request": [inject]})
+    client = openai_sdk.OpenAI(
+        base_url=f"{hub.url}/v1",
+        api_key="sk-none",
+        http_client=http,
+        default_headers={"x-spyglass-session-id": session},
+    )
+    start = time.time_ns()
+    try:
+        with fx.instrumented(library, provider, genai_semconv=False):
+            with mock.patch.dict(os.environ, {"TRACELOOP_TRACE_CONTENT": "true"}):
+                with provider.get_tracer("support-app").start_as_current_span("turn") as turn:
+                    answer = client.chat.completions.create(
+                        model="chat", messages=[{"role": "user", "content": "Weather?"}]
+                    )
+    finally:
+        http.close()
+        provider.shutdown()
+    end = time.time_ns()
+    assert answer.choices[0].message.content == REPLY
+    trace_id = f"{turn.get_span_context().trace_id:032x}"
+    async with api(hub) as api_client:
+        found = await wait_for_trace(api_client, trace_id, spans=4)
+        stats = {
+            source: (
+                await api_client.get(
+                    "/api/stats",
+                    params={"start": start, "end": end, "bucket": 3600, "source": source},
+                )
+            ).json()["data"]
+            for source in ("all", "gateway", "app")
+        }
+        sessions = (await api_client.get(f"/api/sessions/{session}")).json()["traces"]
+    spans = found["spans"]
+    wrapper = only(spans, service_name="support-app", kind="llm")
+    gateway = only(spans, span_kind="server", service_name="spyglass")
+    assert gateway["parent_span_id"] == wrapper["span_id"]
+    assert (wrapper["wraps_call"], gateway["wraps_call"]) == (True, False)
+    summary = found["trace"]
+    assert (summary["llm_count"], summary["input_tokens"], summary["output_tokens"]) == (
+        1,
+        PROMPT_TOKENS,
+        COMPLETION_TOKENS,
+    )
+    assert [(b["requests"], b["input_tokens"]) for b in stats["all"]] == [(1, PROMPT_TOKENS)]
+    assert [(b["requests"], b["input_tokens"]) for b in stats["gateway"]] == [(1, PROMPT_TOKENS)]
+    assert stats["app"] == []
+    assert [(t["trace_id"], t["llm_count"]) for t in sessions] == [(trace_id, 1)]
 
 
 # -- 5. the protocol's edges (in-process) -------------------------------------------------------

@@ -312,6 +312,84 @@ def test_usage_sums_llm_spans_once_and_labels_come_from_the_first_span_having_th
     ]
 
 
+def wrapped_call(number: int) -> tuple[ReadableSpan, ReadableSpan, ReadableSpan, ReadableSpan]:
+    """An app's LLM span (20 tokens, no cost) around the gateway's request span for the same
+    call (its figures: 10 + 4 tokens, $0.5) and that span's attempt, under a chain root."""
+    root = make_span(number, 1, None, "answer question", 0, 300)
+    app = make_span(number, 2, 1, "ChatOpenAI", 10, 290, llm(16, 4, None, "gpt-4o"))
+    gateway = make_span(
+        number, 3, 2, "chat gpt-4o", 20, 280, llm(10, 4, 0.5, "gpt-4o"), kind=SpanKind.SERVER
+    )
+    attempt = make_span(
+        number, 4, 3, "chat gpt-4o", 21, 279, llm(10, 4, 0.5, "gpt-4o", {"spyglass.attempt": 1})
+    )
+    return root, app, gateway, attempt
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        [(0, 1, 2, 3)],  # together
+        [(0, 1), (2, 3)],  # the wrapper first: un-counted when the call beneath arrives
+        [(2, 3), (0, 1)],  # the call first (the usual order: it ends first)
+        [(3,), (2,), (1,), (0,)],  # one span at a time, leaf first
+    ],
+)
+def test_an_llm_span_around_another_call_is_the_same_call(
+    store: TraceStore, batches: list[tuple[int, ...]]
+) -> None:
+    spans = wrapped_call(20)
+    for batch in batches:
+        store.write(rows(*(spans[i] for i in batch)))
+        store.write(rows(*(spans[i] for i in batch)))  # a retried export changes nothing
+    assert usage(summary_of(store, 20)) == (4, 1, 10, 4, 0.5)
+    with store.engine.connect() as connection:
+        marked = connection.execute(select(SPANS.c.span_id).where(SPANS.c.wraps_call))
+        assert [int(span, 16) for span in marked.scalars()] == [2]
+
+
+def test_wrappers_nest_and_the_innermost_call_counts(store: TraceStore) -> None:
+    """LangChain's span around the OpenAI instrumentation's, around the gateway's."""
+    root, app, gateway, attempt = wrapped_call(21)
+    chain = make_span(21, 5, 1, "RunnableSequence", 5, 295, llm(16, 4, None, "gpt-4o"))
+    app = make_span(21, 2, 5, "openai.chat", 10, 290, llm(16, 4, None, "gpt-4o"))
+    # Another call of the same trace, not wrapped, still counts.
+    alone = make_span(21, 6, 1, "chat claude", 296, 299, llm(3, 2, 0.25, "claude"))
+    store.write(rows(chain, alone))
+    store.write(rows(root, gateway))
+    store.write(rows(app, attempt))
+    assert usage(summary_of(store, 21)) == (6, 2, 13, 6, 0.75)
+
+
+def test_usage_stats_count_a_wrapped_call_once_and_split_by_source(store: TraceStore) -> None:
+    root, app, gateway, attempt = wrapped_call(22)
+    gateway = make_span(
+        22, 3, 2, "chat gpt-4o", 20, 280, llm(10, 4, 0.5, "gpt-4o"), kind=SpanKind.SERVER
+    )
+    gateway_row = rows(gateway)[0]
+    gateway_row["scope_name"] = "spyglass.gateway"
+    # A call the app made straight to its provider: seen over OTLP only.
+    direct = make_span(23, 1, None, "chat claude", 100, 200, llm(3, 2, 0.25, "claude"))
+    store.write([*rows(root, app, attempt, direct), gateway_row])
+    found = {
+        source: [
+            (b["requests"], b["input_tokens"], b["output_tokens"], b["cost"])
+            for b in usage_stats(
+                store, start_ns=T0, end_ns=T0 + SECOND, bucket_seconds=1, source=source
+            )
+        ]
+        for source in ("all", "gateway", "app")
+    }
+    assert found == {
+        "all": [(2, 13, 6, 0.75)],
+        "gateway": [(1, 10, 4, 0.5)],
+        "app": [(1, 3, 2, 0.25)],
+    }
+    with pytest.raises(QueryError) as error:
+        usage_stats(store, start_ns=T0, end_ns=T0 + SECOND, bucket_seconds=1, source="x")  # type: ignore[arg-type]
+    assert error.value.param == "source"
+
+
 def test_a_prompt_without_version_is_its_name() -> None:
     (row,) = rows(make_span(4, 1, None, "chat", 0, 1, llm(extra={"gen_ai.prompt.name": "solo"})))
     assert row["prompt"] == "solo"

@@ -14,17 +14,19 @@ export async function render(root, ctx) {
   const rangeSelect = h("select", { "aria-label": "Time range" }, Object.keys(RANGES).map((r) => h("option", { value: r, selected: r === range }, `Last ${r}`)));
   const groupSelect = h("select", { "aria-label": "Break down by" }, [["none", "All traffic"], ["model", "By model"], ["provider", "By provider"], ["key", "By key"]]
     .map(([v, t]) => h("option", { value: v, selected: v === group }, t)));
-  const change = () => ctx.navigate(`/dashboard?range=${rangeSelect.value}&group=${groupSelect.value}`, { replace: true });
-  rangeSelect.addEventListener("change", change);
-  groupSelect.addEventListener("change", change);
+  const source = ["gateway", "app"].includes(ctx.query.get("source")) ? ctx.query.get("source") : "all";
+  const sourceSelect = h("select", { "aria-label": "Calls", title: "Each call counts once: an app's span around a gateway call is the same call" },
+    [["all", "All calls"], ["gateway", "Through the gateway"], ["app", "From apps only (OTLP)"]].map(([v, t]) => h("option", { value: v, selected: v === source }, t)));
+  const change = () => ctx.navigate(`/dashboard?range=${rangeSelect.value}&group=${groupSelect.value}&source=${sourceSelect.value}`, { replace: true });
+  for (const select of [rangeSelect, groupSelect, sourceSelect]) select.addEventListener("change", change);
   const body = h("div", null, h("div", { class: "muted" }, "Loading…"));
   mount(root, h("div", { class: "page-head" }, h("h1", null, "Dashboard"), h("span", { class: "muted" }, "LLM calls through the gateway and from your instrumented apps"),
-    h("span", { class: "spacer" }), groupSelect, rangeSelect), body);
+    h("span", { class: "spacer" }), sourceSelect, groupSelect, rangeSelect), body);
 
   const seconds = RANGES[range];
   const end = Date.now();
   const bucket = Math.max(60, Math.round(seconds / 48));
-  const stats = await api.get("/api/stats", { start: new Date(end - seconds * 1000).toISOString(), end: new Date(end).toISOString(), bucket, group_by: group });
+  const stats = await api.get("/api/stats", { start: new Date(end - seconds * 1000).toISOString(), end: new Date(end).toISOString(), bucket, group_by: group, source });
   if (!ctx.alive()) return null;
   if (!stats.data.length) {
     const hasAny = (await api.get("/api/traces", { limit: 1 })).data.length > 0;
