@@ -224,14 +224,15 @@ class Access:
             )
         return out
 
-    async def record(self, key: KeyInfo | None, tokens: int, cost: float) -> None:
-        """Count a finished call's tokens and spend (a cache hit passes 0 for both)."""
+    async def record(self, key: KeyInfo | None, tokens: int, cost: float | None) -> None:
+        """Count a finished call's tokens and spend (a cache hit passes 0 for both; an unpriced
+        deployment's call has no known cost, None, and spends nothing)."""
         if key is None or key is MASTER:
             return
         await self.limiter.add(f"key:{key.id}:tpm", tokens)
         if key.team:
             await self.limiter.add(f"team:{key.team}:tpm", tokens)
-        if cost <= 0:
+        if cost is None or cost <= 0:
             return
         for name, budget, period, anchor in self._budgets(key):
             start = period_start(self.clock(), period, anchor)

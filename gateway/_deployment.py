@@ -7,6 +7,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tracing import token_cost
+
 from ._config import DeploymentParams, ModelEntry
 from ._upstream import Operation, UpstreamResponse, UpstreamStream
 
@@ -71,6 +73,7 @@ class Deployment:
     input_cost_per_token: float = 0.0
     output_cost_per_token: float = 0.0
     cache_read_cost_per_token: float | None = None
+    priced: bool = True  # False: no price is known, so its calls' cost is unknown (None)
     # live state
     in_flight: int = 0
     latency_ewma: float | None = None
@@ -85,18 +88,19 @@ class Deployment:
         """``group/provider-model``, safe to show: names no secret."""
         return f"{self.group}:{self.params.model}"
 
-    def cost(self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0) -> float:
-        """USD for the given token counts at this deployment's prices."""
-        cached_price = (
-            self.cache_read_cost_per_token
-            if self.cache_read_cost_per_token is not None
-            else self.input_cost_per_token
-        )
-        uncached = max(input_tokens - cache_read_tokens, 0)
-        return (
-            uncached * self.input_cost_per_token
-            + cache_read_tokens * cached_price
-            + output_tokens * self.output_cost_per_token
+    def cost(
+        self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0
+    ) -> float | None:
+        """USD for the given token counts at this deployment's prices; None when unpriced."""
+        if not self.priced:
+            return None
+        return token_cost(
+            self.input_cost_per_token,
+            self.output_cost_per_token,
+            self.cache_read_cost_per_token,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
         )
 
     def secrets(self) -> list[str]:

@@ -10,6 +10,8 @@ import httpx
 from opentelemetry.trace import TracerProvider
 from pydantic import SecretStr
 
+from tracing import bundled_prices, find_prices
+
 from ._auth import Access
 from ._cache import build_cache
 from ._config import DeploymentParams, GatewayConfig, ModelEntry
@@ -22,7 +24,6 @@ from ._deployment import (
 )
 from ._mock import MockAdapter
 from ._passthrough import KEY_VARIABLES, OPENAI_COMPATIBLE, PassthroughAdapter
-from ._pricing import find_prices, load_price_map
 from ._prompting import PromptSource
 from ._router import Router
 from ._telemetry import Telemetry
@@ -83,7 +84,7 @@ class Gateway:
         self._passthrough = PassthroughAdapter(transport)
         self._mock = MockAdapter()
         self._litellm: ProviderAdapter | None = None
-        price_map = load_price_map() if config.model_list else {}
+        price_map = bundled_prices() if config.model_list else {}
         deployments = [
             self._deployment(index, entry, price_map)
             for index, entry in enumerate(config.model_list)
@@ -128,8 +129,9 @@ class Gateway:
         )
         if not priced and provider != "mock":
             log.warning(
-                "model_list[%d] (%s): %s is not in litellm's price map; its cost counts as 0 "
-                "unless litellm_params sets input_cost_per_token and output_cost_per_token",
+                "model_list[%d] (%s): %s is not in litellm's price map; its cost is unknown "
+                "(not counted in budgets) unless litellm_params sets input_cost_per_token and "
+                "output_cost_per_token",
                 index,
                 entry.model_name,
                 params.model,
@@ -155,6 +157,7 @@ class Gateway:
                 params.output_cost_per_token, entry, prices, "output_cost_per_token"
             ),
             cache_read_cost_per_token=_cache_read_price(params, entry, prices),
+            priced=priced or provider == "mock",  # the mock is free unless priced
         )
 
     async def aclose(self) -> None:

@@ -218,7 +218,7 @@ class RequestTelemetry:
         span.end()
 
     def attempt_succeeded(
-        self, span: Span, usage: Usage, data: dict[str, Any] | None, cost: float
+        self, span: Span, usage: Usage, data: dict[str, Any] | None, cost: float | None
     ) -> None:
         if span.is_recording():
             span.set_attributes(_response_attributes(usage, data, None))
@@ -237,7 +237,7 @@ class RequestTelemetry:
         dep: Deployment,
         usage: Usage,
         data: dict[str, Any] | None,
-        cost: float,
+        cost: float | None,
         attempts: int,
         fallbacks: int,
     ) -> None:

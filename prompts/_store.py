@@ -161,6 +161,7 @@ class PromptStore:
         """
         check_name(name)
         parsed = Template(template, engine)  # validates, and finds the variables
+        parsed.refuse_other_syntax()
         config = _check_model_config(model_config)
         for label in labels:
             _settable(label)

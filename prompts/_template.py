@@ -42,6 +42,9 @@ Engine = Literal["mustache", "jinja2"]
 TemplateBody = str | list[dict[str, Any]]
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# What Jinja2 writes and mustache would keep as literal text: a tag with a filter, a call or
+# an operator in it, a statement, a comment.
+_JINJA_LOOKING = re.compile(r"\{\{[^{}]*[|()\[\]+*~][^{}]*\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _MAX_PRODUCT = 100_000  # the longest string or list a Jinja2 ``*``/``**`` may build
 # Bounds on one Jinja2 render: its output, its loop iterations plus calls, and its wall time.
@@ -87,6 +90,22 @@ class Template:
             for name in self._variables_of(text, where):
                 found.setdefault(name)
         object.__setattr__(self, "variables", tuple(found))
+
+    def refuse_other_syntax(self) -> None:
+        """Refuse a mustache template written in Jinja2's syntax (``{{x | default(50)}}``,
+        ``{% if %}``): mustache would send it as literal text. Checked when a version is
+        pushed, not when a stored one is rendered."""
+        if self.engine != "mustache":
+            return
+        for where, text in _texts(self.body):
+            found = _JINJA_LOOKING.search(text)
+            if found:
+                raise TemplateSyntaxError(
+                    f"{where}: {found.group(0)[:60]!r} is Jinja2 syntax, which the mustache "
+                    "engine would send as literal text; push it with engine jinja2, or write "
+                    "plain {{variable}} tags",
+                    field=where,
+                )
 
     @property
     def kind(self) -> Literal["text", "chat"]:

@@ -46,7 +46,7 @@ from ._db import check_store, create_store_engine, upgrade_store
 from ._projects import confined_project, vouches_for_keys
 from ._settings import Settings
 from ._tracing import build_tracing
-from ._ui import install_ui
+from ._ui import install_ui, not_found_page
 from ._usage import spend_source, usage_api
 from ._version import __version__
 
@@ -332,6 +332,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404 and (page := not_found_page(request)) is not None:
+            return page
         if not request.url.path.startswith("/v1"):
             return Response(
                 orjson.dumps({"detail": exc.detail}),

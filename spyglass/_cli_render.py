@@ -45,6 +45,19 @@ def cost(usd: float | None) -> str:
     return f"${usd:,.2f}" if usd >= 1 else f"${usd:.4g}"
 
 
+def summary_cost(row: Row) -> str:
+    """A trace's cost: ``-`` without LLM calls, ``unknown`` when none of its calls has a
+    known price (not $0), ``≥ $x`` when only some have."""
+    calls, unpriced = row.get("llm_count") or 0, row.get("unpriced_count") or 0
+    if not calls:
+        return "-"
+    if unpriced >= calls:
+        return "unknown"
+    usd = float(row.get("cost") or 0.0)
+    shown = cost(usd) if usd else "$0"
+    return f"≥ {shown}" if unpriced else shown
+
+
 def tokens(input_tokens: int | None, output_tokens: int | None) -> str:
     """``in / out``, or ``-`` when nothing was counted."""
     if not input_tokens and not output_tokens:
@@ -68,7 +81,7 @@ _COLUMNS: list[tuple[str, Any, dict[str, Any]]] = [
     ("status", lambda r: _status(r["status"]), {}),
     ("name", lambda r: _plain(r["name"]), {"overflow": "ellipsis"}),
     ("duration", lambda r: duration(r["duration_ms"]), {"justify": "right"}),
-    ("cost", lambda r: cost(r["cost"]), {"justify": "right"}),
+    ("cost", summary_cost, {"justify": "right"}),
     (
         "tokens in / out",
         lambda r: tokens(r["input_tokens"], r["output_tokens"]),
@@ -138,7 +151,7 @@ def trace_summary(trace: Row) -> Table:
         ("duration", duration(trace["duration_ms"])),
         ("spans", f"{trace['span_count']} ({calls} LLM call{'' if calls == 1 else 's'})"),
         ("tokens in / out", tokens(trace["input_tokens"], trace["output_tokens"])),
-        ("cost", cost(trace["cost"])),
+        ("cost", summary_cost(trace)),
         ("ttft", duration(trace["ttft_ms"]) if trace.get("ttft_ms") is not None else None),
         ("model", trace["model"]),
         ("provider", trace["provider"]),

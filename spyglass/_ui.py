@@ -26,7 +26,7 @@ from tracing import ProjectOf, TraceStore
 
 from ._ui_api import ui_api
 
-__all__ = ["CSP", "PageGuard", "install_ui"]
+__all__ = ["CSP", "PageGuard", "install_ui", "not_found_page"]
 
 UI_DIR = Path(__file__).parent / "ui"
 
@@ -59,6 +59,26 @@ _PAGES = (
     "/keys",
     "/signin",
 )
+
+# Paths a browser never navigates to as pages: their 404s stay JSON.
+_NOT_PAGES = ("/api", "/v1", "/health", "/metrics", "/ui/")
+
+
+def not_found_page(request: Request) -> Response | None:
+    """An HTML "page not found" for a browser that asked for a page no route serves (a typo,
+    an old link), instead of FastAPI's JSON; None for API paths and non-browser clients."""
+    path = request.url.path
+    if request.method not in ("GET", "HEAD") or path.startswith(_NOT_PAGES):
+        return None
+    if "text/html" not in request.headers.get("accept", ""):
+        return None
+    return FileResponse(
+        UI_DIR / "404.html",
+        status_code=404,
+        headers=_HEADERS,
+        media_type="text/html; charset=utf-8",
+    )
+
 
 PageGuard = Callable[[Request], Awaitable[Response | None]]
 """Asked before a page is served: a response (say, a redirect to a login page) to send

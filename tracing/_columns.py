@@ -53,6 +53,7 @@ TRACE_COLUMNS = (
     "error",
     "span_count",
     "llm_count",
+    "unpriced_count",
     "input_tokens",
     "output_tokens",
     "cost",

@@ -25,6 +25,7 @@ from ._limits import (
 )
 from ._normalize import Normalized, normalize
 from ._policy import ContentPolicy
+from ._pricing import bundled_prices, estimate_cost
 from ._projects import Sender
 
 __all__ = ["build_row", "otlp_to_rows", "otlp_to_spans", "span_to_row"]
@@ -120,6 +121,7 @@ def build_row(
             ("output", view.output_messages),
             ("input_value", view.input_value),
             ("output_value", view.output_value),
+            ("documents", view.documents),
         ):
             if value:
                 content[key] = value
@@ -129,6 +131,22 @@ def build_row(
             f"{view.prompt_name}/{view.prompt_version}" if view.prompt_version else view.prompt_name
         )
     key_id = attributes.get("spyglass.key.id")
+    is_attempt = attributes.get("spyglass.attempt") is not None
+    cost = view.cost_usd
+    if cost is None and view.kind in _PRICED_KINDS and scope_name != GATEWAY_SCOPE:
+        # A call the app reported without a cost: priced from the gateway's price map. (The
+        # gateway's own spans say their cost, or that no price is known, by leaving it out.)
+        cost = estimate_cost(
+            bundled_prices(),
+            model=view.model,
+            response_model=view.response_model,
+            provider=view.provider,
+            input_tokens=view.input_tokens,
+            output_tokens=view.output_tokens,
+            cache_read_tokens=view.cache_read_tokens,
+        )
+        if cost is not None:
+            attributes["spyglass.cost.source"] = "price_map"
     return {
         "trace_id": trace_id,
         "span_id": span_id,
@@ -147,13 +165,13 @@ def build_row(
         "provider": view.provider,
         "input_tokens": view.input_tokens,
         "output_tokens": view.output_tokens,
-        "cost": view.cost_usd,
+        "cost": cost,
         "session_id": view.session_id,
         "user_id": view.user_id,
         "key_id": key_id if isinstance(key_id, str) else None,
         "ttft_ms": view.time_to_first_token_ms,
         # The gateway's upstream attempts repeat the usage of their request span.
-        "is_attempt": attributes.get("spyglass.attempt") is not None,
+        "is_attempt": is_attempt,
         "attributes": attributes,
         "events": events,
         "content": content or None,
@@ -165,6 +183,7 @@ def build_row(
 # Spans the gateway itself emits: their attributes are known exactly, so they skip the
 # convention detection every other span goes through (it costs most of the write path).
 GATEWAY_SCOPE = "spyglass.gateway"
+_PRICED_KINDS = ("llm", "embedding")
 _GATEWAY_OPERATION_KINDS = {"chat": "llm", "text_completion": "llm", "embeddings": "embedding"}
 
 

@@ -172,6 +172,13 @@ def search_text(name: str, content: Any) -> str:
             if key in ("input_value", "output_value"):
                 if isinstance(value, str):
                     texts.append(value)
+            elif key == "documents":  # a retriever's: their text, not ids or metadata
+                if isinstance(value, list):
+                    texts.extend(
+                        d["content"]
+                        for d in value
+                        if isinstance(d, dict) and isinstance(d.get("content"), str)
+                    )
             else:
                 _texts(value, False, texts)
     return "\n".join(texts)

@@ -42,6 +42,7 @@ SPAN_KINDS = (
     "reranker",
     "guardrail",
     "evaluator",
+    "prompt",
     "span",
 )
 
@@ -67,6 +68,24 @@ _OPENINFERENCE_KINDS = {
     "LLM": ("llm", None),
     "EMBEDDING": ("embedding", "embeddings"),
     "CHAIN": ("chain", None),
+    "AGENT": ("agent", "invoke_agent"),
+    "TOOL": ("tool", "execute_tool"),
+    "RETRIEVER": ("retriever", "retrieval"),
+    "RERANKER": ("reranker", None),
+    "GUARDRAIL": ("guardrail", None),
+    "EVALUATOR": ("evaluator", None),
+    "PROMPT": ("prompt", None),
+}
+# mlflow.spanType -> (kind, operation)
+_MLFLOW_KINDS = {
+    "LLM": ("llm", None),
+    "CHAT_MODEL": ("llm", "chat"),
+    "EMBEDDING": ("embedding", "embeddings"),
+    "CHAIN": ("chain", None),
+    "WORKFLOW": ("chain", "invoke_workflow"),
+    "TASK": ("chain", None),
+    "PARSER": ("chain", None),
+    "MEMORY": ("chain", None),
     "AGENT": ("agent", "invoke_agent"),
     "TOOL": ("tool", "execute_tool"),
     "RETRIEVER": ("retriever", "retrieval"),
@@ -130,6 +149,7 @@ class Normalized:
     output_messages: list[dict[str, Any]] | None = None
     input_value: str | None = None
     output_value: str | None = None
+    documents: list[dict[str, Any]] | None = None  # a retriever's or reranker's results
     tool_name: str | None = None
     prompt_name: str | None = None
     prompt_version: str | None = None
@@ -155,7 +175,7 @@ def normalize(
     found: dict[str, Any] = {}
     # Only the conventions a span shows signs of are read: most spans carry one, and the
     # store normalizes every span it writes.
-    deprecated, openinference, openllmetry = _conventions(tuple(attributes))
+    deprecated, openinference, openllmetry, mlflow = _conventions(tuple(attributes))
     partials = [_read_spyglass(attributes), _read_genai(attributes)]
     if events or deprecated:
         partials.append(_read_genai_deprecated(attributes, events))
@@ -163,6 +183,8 @@ def normalize(
         partials.append(_read_openinference(attributes))
     if openllmetry:
         partials.append(_read_openllmetry(attributes))
+    if mlflow:
+        partials.append(_read_mlflow(attributes))
     for partial in partials:
         for key, value in partial.items():
             if value is not None:
@@ -215,15 +237,16 @@ _OPENLLMETRY_GENAI_KEYS = frozenset(
 
 
 @functools.lru_cache(maxsize=2048)
-def _conventions(keys: tuple[str, ...]) -> tuple[bool, bool, bool]:
+def _conventions(keys: tuple[str, ...]) -> tuple[bool, bool, bool, bool]:
     """Whether spans with these attribute keys may carry the deprecated GenAI names,
-    OpenInference's or OpenLLMetry's: one instrumentation writes the same keys span after
-    span, so the answer is cached by the whole key set."""
+    OpenInference's, OpenLLMetry's or MLflow tracing's: one instrumentation writes the same
+    keys span after span, so the answer is cached by the whole key set."""
     prefixes = {key.partition(".")[0] for key in keys}
     return (
         any(key in keys for key in _DEPRECATED_GENAI_KEYS),
         bool(prefixes & _OPENINFERENCE_ROOTS),
         bool(prefixes & _OPENLLMETRY_ROOTS) and _has_openllmetry_keys(keys, prefixes),
+        "mlflow" in prefixes,
     )
 
 
@@ -401,9 +424,53 @@ def _read_openinference(attrs: Attributes) -> dict[str, Any]:
         "input_value": text_value(attrs.get("input.value")),
         "output_value": text_value(attrs.get("output.value")),
         "tool_name": scalar(attrs.get("tool.name")),
+        "documents": _openinference_documents(attrs),
         "prompt_name": scalar(attrs.get("prompt.id")),
         "prompt_version": scalar(attrs.get("llm.prompt_template.version")),
     }
+
+
+def _openinference_documents(attrs: Attributes) -> list[dict[str, Any]] | None:
+    """A retriever's ``retrieval.documents.N.document.*`` (a reranker's output documents), or
+    the JSON list OpenInference's GenAI conversion writes (``gen_ai.retrieval.documents``)."""
+    flat = _indexed(attrs, "retrieval.documents.") or _indexed(attrs, "reranker.output_documents.")
+    if flat:
+        return _documents(
+            {
+                "id": d.get("document.id"),
+                "content": d.get("document.content"),
+                "score": d.get("document.score"),
+                "metadata": d.get("document.metadata"),
+            }
+            for d in flat
+        )
+    listed = loads(attrs.get("gen_ai.retrieval.documents"))
+    return _documents(listed) if isinstance(listed, list) else None
+
+
+def _documents(found: Any) -> list[dict[str, Any]] | None:
+    """Documents as ``{id, content, score, metadata}`` (unknown fields left out); metadata
+    given as JSON text is parsed; LangChain's ``page_content`` is the content."""
+    documents = []
+    for item in found:
+        if not isinstance(item, Mapping):
+            continue
+        document: dict[str, Any] = {}
+        identifier = scalar(item.get("id"))
+        content = _first(item.get("content"), item.get("page_content"), item.get("text"))
+        score = _float(item.get("score"))
+        metadata = loads(item.get("metadata"))
+        for key, value in (
+            ("id", identifier),
+            ("content", content),
+            ("score", score),
+            ("metadata", metadata if isinstance(metadata, Mapping) else None),
+        ):
+            if value is not None:
+                document[key] = value
+        if document:
+            documents.append(document)
+    return documents or None
 
 
 def _openinference_message(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -474,6 +541,62 @@ def _read_openllmetry(attrs: Attributes) -> dict[str, Any]:
         "prompt_name": scalar(attrs.get("traceloop.prompt.key")),
         "prompt_version": scalar(attrs.get("traceloop.prompt.version")),
     }
+
+
+def _read_mlflow(attrs: Attributes) -> dict[str, Any]:
+    """MLflow tracing: every ``mlflow.*`` value is JSON text (``mlflow.spanType`` is
+    ``'"LLM"'``); an autologged LLM span has its request and response whole in
+    ``mlflow.spanInputs`` / ``mlflow.spanOutputs``, usage in ``mlflow.chat.tokenUsage``."""
+    kind, operation = _MLFLOW_KINDS.get(
+        str(loads(attrs.get("mlflow.spanType")) or "").upper(), (None, None)
+    )
+    inputs = loads(attrs.get("mlflow.spanInputs"))
+    outputs = loads(attrs.get("mlflow.spanOutputs"))
+    usage = loads(attrs.get("mlflow.chat.tokenUsage"))
+    usage = usage if isinstance(usage, Mapping) else {}
+    cost = loads(attrs.get("mlflow.llm.cost"))
+    found: dict[str, Any] = {
+        "kind": kind,
+        "operation": operation,
+        "response_model": scalar(loads(attrs.get("mlflow.llm.model"))),
+        "provider": scalar(loads(attrs.get("mlflow.llm.provider"))),
+        "input_tokens": _int(usage.get("input_tokens")),
+        "output_tokens": _int(usage.get("output_tokens")),
+        "cache_read_tokens": _int(usage.get("cache_read_input_tokens")),
+        "cost_usd": _float(cost.get("total_cost")) if isinstance(cost, Mapping) else None,
+    }
+    if isinstance(inputs, Mapping):
+        found["model"] = scalar(inputs.get("model"))
+        messages = inputs.get("messages")
+        if isinstance(messages, list) and kind in ("llm", None):
+            found["input_messages"] = [message(m, "user") for m in messages]
+            system = inputs.get("system")  # Anthropic's, beside the messages
+            if isinstance(system, str | list) and system:
+                found["system_instructions"] = message({"content": system}, "system")["parts"]
+    if isinstance(outputs, Mapping) and isinstance(outputs.get("choices"), list):
+        found["output_messages"] = [
+            message(
+                {**choice["message"], "finish_reason": choice.get("finish_reason")}, "assistant"
+            )
+            for choice in outputs["choices"]
+            if isinstance(choice, Mapping) and isinstance(choice.get("message"), Mapping)
+        ]
+    elif isinstance(outputs, Mapping) and outputs.get("type") == "message":  # Anthropic's
+        found["output_messages"] = [
+            message(
+                {"content": outputs.get("content"), "finish_reason": outputs.get("stop_reason")},
+                "assistant",
+            )
+        ]
+    if kind in ("retriever", "reranker") and isinstance(outputs, list):
+        found["documents"] = _documents(outputs)
+    if not found.get("input_messages") and inputs is not None:
+        found["input_value"] = text_value(attrs.get("mlflow.spanInputs"))
+    if not found.get("output_messages") and not found.get("documents") and outputs is not None:
+        found["output_value"] = (
+            outputs if isinstance(outputs, str) else text_value(attrs.get("mlflow.spanOutputs"))
+        )
+    return found
 
 
 def _traceloop_message(flat: Mapping[str, Any]) -> dict[str, Any]:

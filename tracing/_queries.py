@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ._index import facet_candidates, facet_token
 from ._records import SPANS, TRACES
+from ._shapes import known_cost
 from ._store import TraceStore
 
 __all__ = [
@@ -345,6 +346,8 @@ def list_sessions(
             func.sum(t.input_tokens).label("input_tokens"),
             func.sum(t.output_tokens).label("output_tokens"),
             func.sum(t.cost).label("cost"),
+            func.sum(t.llm_count).label("llm_count"),
+            func.sum(t.unpriced_count).label("unpriced_count"),
             func.sum(case((t.status == "error", 1), else_=0)).label("error_count"),
             func.max(t.user_id).label("user_id"),
         )
@@ -361,6 +364,8 @@ def list_sessions(
     query = query.order_by(last.desc(), t.session_id.desc()).limit(limit + 1)
     with store.engine.connect() as connection:
         rows = [dict(row._mapping) for row in connection.execute(query)]
+    for row in rows:
+        row["cost"] = known_cost(row)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -384,7 +389,8 @@ def usage_stats(
     project: str | None = None,
     source: Source = "all",
 ) -> list[dict[str, Any]]:
-    """Per time bucket (and group): LLM requests, errors, latency p50/p95, TTFT, tokens, cost.
+    """Per time bucket (and group): LLM requests, errors, latency p50/p95, TTFT, tokens, cost,
+    and ``unpriced``: how many of the requests have no known cost (left out of ``cost``).
 
     Each call counts once: not the gateway's attempts (their request span counts), nor an
     app's span that wraps a call beneath it (see ``TraceStore``). ``source`` keeps only the
@@ -446,8 +452,14 @@ def usage_stats(
                     "input_tokens": 0,
                     "output_tokens": 0,
                     "cost": 0.0,
+                    "unpriced": 0,
                 }
             entry["requests"] += 1
+            entry["unpriced"] += row.cost is None and (
+                row.input_tokens is not None
+                or row.output_tokens is not None
+                or row.status != "error"
+            )
             entry["errors"] += row.status == "error"
             entry["input_tokens"] += row.input_tokens or 0
             entry["output_tokens"] += row.output_tokens or 0

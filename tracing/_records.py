@@ -102,6 +102,7 @@ class TraceRecord(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     span_count: int
     llm_count: int = 0
+    unpriced_count: int = Field(default=0, description="counted calls with no known cost")
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0

@@ -186,7 +186,7 @@ class TraceStore:
         ]
         stored = self._select_pairs(
             cursor,
-            "SELECT trace_id, span_id, input_tokens, output_tokens, cost FROM spans "
+            "SELECT trace_id, span_id, input_tokens, output_tokens, cost, status FROM spans "
             f"WHERE {_CALL_SQL} AND NOT wraps_call AND",
             f"trace_id = {mark} AND span_id = {mark}",
             above,
@@ -199,6 +199,7 @@ class TraceStore:
                 "input_tokens": found[2],
                 "output_tokens": found[3],
                 "cost": found[4],
+                "status": found[5],
             }
             for found in stored.values()
         ]
@@ -278,7 +279,14 @@ class TraceStore:
         )
         sums = ", ".join(
             f"{c} = traces.{c} + excluded.{c}"
-            for c in ("span_count", "llm_count", "input_tokens", "output_tokens", "cost")
+            for c in (
+                "span_count",
+                "llm_count",
+                "unpriced_count",
+                "input_tokens",
+                "output_tokens",
+                "cost",
+            )
         )
         return (
             f"INSERT INTO traces ({', '.join(_TRACE_COLUMNS)}) VALUES ({values}) "
@@ -309,6 +317,15 @@ def _is_call(row: dict[str, Any]) -> bool:
     return row["kind"] in ("llm", "embedding") and not row.get("is_attempt")
 
 
+def _unpriced(call: dict[str, Any]) -> bool:
+    """A call whose cost is unknown: none was said or found, yet it answered or used tokens
+    (a call that failed without using any cost nothing)."""
+    if call["cost"] is not None:
+        return False
+    used = call["input_tokens"] is not None or call["output_tokens"] is not None
+    return used or call["status"] != "error"
+
+
 _SUMMARY_KEYS = ("model", "provider", "session_id", "user_id", "key_id", "prompt", "project")
 _SUMMARY_KEYS_OF_ATTEMPT = ("session_id", "user_id", "key_id", "prompt", "project")
 
@@ -336,6 +353,7 @@ def _summaries(
                 "error": None,
                 "span_count": 0,
                 "llm_count": 0,
+                "unpriced_count": 0,
                 "input_tokens": 0,
                 "output_tokens": 0,
                 "cost": 0.0,
@@ -362,6 +380,7 @@ def _summaries(
                 summary["error"] = row["status_message"] or row["name"]
         if _is_call(row) and not row.get("wraps_call"):
             summary["llm_count"] += 1
+            summary["unpriced_count"] += _unpriced(row)
             summary["input_tokens"] += row["input_tokens"] or 0
             summary["output_tokens"] += row["output_tokens"] or 0
             summary["cost"] += row["cost"] or 0.0
@@ -375,6 +394,7 @@ def _summaries(
     for span in unwrapped:  # its trace has a new span in ``rows``: the call beneath it
         summary = by_trace[span["trace_id"]]
         summary["llm_count"] -= 1
+        summary["unpriced_count"] -= _unpriced(span)
         summary["input_tokens"] -= span["input_tokens"] or 0
         summary["output_tokens"] -= span["output_tokens"] or 0
         summary["cost"] -= span["cost"] or 0.0

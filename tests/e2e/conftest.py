@@ -110,9 +110,11 @@ class Watch:
     def __init__(self, page: Any) -> None:
         self.errors: list[str] = []
         self.dialogs: list[str] = []
+        self.missing_pages: set[str] = set()
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         # A 404 from the API is a state the page shows (say, an unknown trace); the browser
-        # logs it too. A missing file of the UI's own is an error.
+        # logs it too. A missing file of the UI's own is an error. So is a page that 404s,
+        # except the one a test opens on purpose (``expect_missing_page``).
         page.on(
             "console",
             lambda m: (
@@ -125,7 +127,7 @@ class Watch:
             "response",
             lambda r: (
                 self.errors.append(f"{r.status} {r.url}")
-                if r.status >= 400 and "/api/" not in r.url
+                if r.status >= 400 and "/api/" not in r.url and r.url not in self.missing_pages
                 else None
             ),
         )

@@ -110,7 +110,15 @@ def agent_trace(trace: int, start: int, question: str, turn: int) -> list[Any]:
             "retrieve docs",
             start + 10,
             start + 300,
-            {"gen_ai.operation.name": "retrieval"},
+            {
+                "gen_ai.operation.name": "retrieval",
+                "retrieval.documents.0.document.id": "kb-12",
+                "retrieval.documents.0.document.content": "Orders ship within 2 days.",
+                "retrieval.documents.0.document.score": 0.87,
+                "retrieval.documents.1.document.id": "kb-40",
+                "retrieval.documents.1.document.content": "Track an order from its page.",
+                "retrieval.documents.1.document.score": 0.52,
+            },
         ),
         make_span(
             trace,
@@ -372,6 +380,9 @@ def big_trace(store: TraceStore, start: int) -> None:
     store.write(rows(*batch))
 
 
+UNPRICED = 0x9999
+
+
 def seed_traces(store: TraceStore, *, big: bool = True) -> None:
     for turn in range(1, 4):
         store.write(
@@ -385,6 +396,10 @@ def seed_traces(store: TraceStore, *, big: bool = True) -> None:
             )
         )
     store.write(rows(*flaky_trace(ago(8)), *failed_trace(ago(6)), *xss_trace(ago(4)), *traffic()))
+    # A call to a model no price map knows: its cost is unknown, not $0.
+    private = chat_attrs("private-model", "openai", (40, 9), 0.0)
+    del private["spyglass.cost.usd"]
+    store.write(rows(make_span(UNPRICED, 1, None, "chat private-model", ago(3), ago(2.9), private)))
     if big:
         big_trace(store, ago(60))
 

@@ -54,6 +54,9 @@ def test_experiments_runs_and_a_runs_rows_with_filters(page: Any, server: Server
     expect(rows).to_have_count(len(EVAL_ROWS))
     # Dataset rows and outputs carrying markup are shown as text.
     expect(page.get_by_text(XSS_SCRIPT, exact=False).first).to_be_visible()
+    # Scorer column heads wrap instead of being cut short: each shows its whole name.
+    for head in page.locator("[data-list=results] thead th.scorer-head").all():
+        assert head.evaluate("th => th.scrollWidth <= th.clientWidth"), head.inner_text()
     # The baseline is the sibling run that ran before it.
     expect(page.locator("[data-baseline]")).to_have_value(terse["id"])
     shot(page, "eval-run")

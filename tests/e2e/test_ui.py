@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,19 @@ from tests.tracing.helpers import make_span, rows, tid
 from tracing import TraceStore
 
 from .conftest import ARTIFACTS, VIEWER_TIMEZONE, shot
-from .seed import AGENT, BIG, BIG_SPANS, FAILED, FLAKY, SESSION, XSS, XSS_IMG, XSS_SCRIPT, ago
+from .seed import (
+    AGENT,
+    BIG,
+    BIG_SPANS,
+    FAILED,
+    FLAKY,
+    SESSION,
+    UNPRICED,
+    XSS,
+    XSS_IMG,
+    XSS_SCRIPT,
+    ago,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +76,14 @@ def test_traces_list_facets_query_bar_and_keyboard(page: Any, server: Server) ->
     # The XSS trace's name and model are shown as text.
     expect(table.get_by_text(XSS_IMG).first).to_be_visible()
     shot(page, "traces")
+    # A call no price is known for costs "unknown", not $0; a priced one shows dollars.
+    unpriced = table.locator("tbody tr", has_text="chat private-model")
+    expect(unpriced.locator("td.num").nth(2)).to_have_text("unknown")
+    priced = table.locator("tbody tr", has_text="chat gpt-4o-mini").first
+    expect(priced.locator("td.num").nth(2)).to_have_text(re.compile(r"^\$0\.\d{4}$"))
+    page.goto(server.url + f"/traces/{UNPRICED:032x}")
+    expect(page.locator(".stat", has_text="Cost").first).to_contain_text("unknown")
+    page.goto(server.url + "/")
 
     page.locator("[data-facet=status]").get_by_role("button", name=re.compile("error")).click()
     expect(page).to_have_url(re.compile(r"status=error"))
@@ -130,6 +150,14 @@ def test_trace_detail_tree_waterfall_chat_and_totals(page: Any, server: Server) 
     expect(totals).to_contain_text("930 → 115")
     expect(totals).to_contain_text(SESSION)
     expect(totals).to_contain_text("support/greeter/2")
+
+    # The retriever's documents, in rank order with their scores.
+    tree.locator(".span-row").nth(1).click()
+    documents = page.locator("[data-detail] [data-section=documents] [data-document]")
+    expect(documents).to_have_count(2)
+    expect(documents.nth(0)).to_contain_text("kb-12 · score 0.870")
+    expect(documents.nth(0)).to_contain_text("Orders ship within 2 days.")
+    expect(documents.nth(1)).to_contain_text("Track an order from its page.")
 
     # The second LLM call: the tool's result and the long answer, folded.
     tree.locator(".span-row").nth(4).click()
@@ -250,6 +278,17 @@ def test_a_50000_span_trace_opens_fast_and_renders_only_what_is_visible(
     assert time.perf_counter() - started < 1.0
     shot(page, "big-trace")
 
+    # Find in the trace: the first match opens, collapsed ancestors and all; Enter goes on.
+    page.get_by_role("button", name="Collapse").click()
+    find = page.get_by_label("Find in trace")
+    find.fill("step 3.2")
+    expect(page.locator("[data-detail] h2")).to_have_text("step 3.2")
+    expect(page.locator("[data-find-count]")).to_have_text(re.compile(r"^1 of \d+$"))
+    find.press("Enter")
+    expect(page.locator("[data-find-count]")).to_have_text(re.compile(r"^2 of \d+$"))
+    find.fill("no such span anywhere")
+    expect(page.locator("[data-find-count]")).to_have_text("no match")
+
 
 def test_sessions_group_turns_with_their_messages(page: Any, server: Server) -> None:
     page.goto(server.url + "/sessions")
@@ -333,6 +372,76 @@ def test_prompts_versions_diff_render_labels_and_traces(page: Any, server: Serve
     page.locator("[data-traces-link]").click()
     expect(page).to_have_url(re.compile(r"/traces\?prompt=support%2Fgreeter%2F2"))
     expect(page.locator("[data-list=traces] tbody tr")).to_have_count(3)
+
+
+def test_papercuts_a_404_page_no_unset_badge_and_a_narrow_trace_list(
+    page: Any, server: Server
+) -> None:
+    # A mistyped address is a page, not FastAPI's JSON; API paths keep their JSON 404.
+    page.watch.missing_pages.add(server.url + "/tracse")
+    response = page.goto(server.url + "/tracse")
+    assert response is not None and response.status == 404
+    expect(page.locator("[data-empty=not-found]")).to_contain_text("Page not found")
+    page.get_by_role("link", name="Traces").first.click()
+    expect(page).to_have_url(re.compile(r"/traces$"))
+    api = httpx.get(server.url + "/api/nope", headers={"accept": "text/html"})
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+    # An ok span (status unset, as OpenTelemetry leaves it) shows no "unset" badge.
+    page.goto(f"{server.url}/traces/{tid(AGENT)}?span=0000000000000002")
+    title = page.locator("[data-detail] .detail-title")
+    expect(title).to_contain_text("retrieve docs")
+    expect(title).not_to_contain_text("unset")
+
+    # At 760 px the trace list keeps its name column (the link), scrolling sideways.
+    page.set_viewport_size({"width": 760, "height": 900})
+    page.goto(server.url + "/traces")
+    link = page.locator("[data-list=traces] tbody tr").first.locator("td.name a")
+    expect(link).to_be_visible()
+    assert link.bounding_box()["width"] > 40
+
+
+def test_a_custom_time_range_and_facets_by_count(page: Any, server: Server) -> None:
+    zone = ZoneInfo(VIEWER_TIMEZONE)
+    now = datetime.now(zone)
+    start, end = now - timedelta(hours=6), now - timedelta(hours=2)
+    local = "%Y-%m-%dT%H:%M"
+    page.goto(server.url + "/traces")
+    page.get_by_label("Time range").select_option("custom")
+    page.get_by_label("From").fill(start.strftime(local))
+    page.get_by_label("From").dispatch_event("change")
+    page.get_by_label("To").fill(end.strftime(local))
+    page.get_by_label("To").dispatch_event("change")
+    expect(page).to_have_url(re.compile(r"range=custom&.*to="))
+    expected = httpx.get(
+        server.url + "/api/traces",
+        params={
+            "start": start.replace(second=0, microsecond=0).isoformat(),
+            "end": end.replace(second=0, microsecond=0).isoformat(),
+            "limit": 50,
+        },
+    ).json()["data"]
+    assert 0 < len(expected) < 50
+    rows_ = page.locator("[data-list=traces] tbody tr")
+    expect(rows_).to_have_count(len(expected))
+    expect(rows_.first).to_contain_text(expected[0]["name"])
+    # The same view after a reload: the range is in the address.
+    page.reload()
+    expect(page.get_by_label("From")).to_have_value(start.strftime(local))
+    expect(rows_).to_have_count(len(expected))
+
+    # Facets list their most frequent values first, the rest behind "more".
+    for facet in page.locator("[data-facet]").all():
+        counts = [
+            int(c.replace(",", "")) for c in facet.locator(".facet-item .c").all_inner_texts() if c
+        ]
+        assert counts == sorted(counts, reverse=True), counts
+        more = facet.locator(".facet-more")
+        if more.count():
+            hidden = facet.locator(".facet-item[hidden]").count()
+            assert more.inner_text() == f"{hidden} more"
+            more.click()
+            expect(facet.locator(".facet-item[hidden]")).to_have_count(0)
 
 
 def test_keyboard_shortcuts_and_help(page: Any, server: Server) -> None:

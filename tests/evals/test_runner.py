@@ -232,7 +232,8 @@ def test_server_mode_against_spyglass_serve(
                 break
         time.sleep(0.2)
     roots = [s for s in spans if s.get("parent_span_id") is None]
-    assert roots and roots[0]["attributes"]["spyglass.eval.run_id"] == echo
+    assert roots, (spans, server.log()[-4000:])
+    assert roots[0]["attributes"]["spyglass.eval.run_id"] == echo
     assert len(spans) >= 2
     unknown = eval_file("unknown.yaml", variants=[{"prompt": {"template": "x"}, "model": "nope"}])
     bad = invoke("eval", "run", str(unknown), "--server", server.url)

@@ -148,6 +148,23 @@ async def test_preview_renders_a_template_not_in_the_registry(api: httpx.AsyncCl
         ),
         ("post", "/api/prompts/x/render", {"variables": {}}, 400, "text", "missing variable"),
         ("post", "/api/prompts", {"name": "x"}, 409, "name", "exists already"),
+        # Jinja2 written for the mustache engine would be sent as literal text: refused.
+        (
+            "post",
+            "/api/prompts/x/versions",
+            {"template": "Up to {{limit | default(50)}} words"},
+            400,
+            "template",
+            "is Jinja2 syntax",
+        ),
+        (
+            "post",
+            "/api/prompts/x/versions",
+            {"template": [{"role": "system", "content": "{% if vip %}Be kind{% endif %}"}]},
+            400,
+            "template.messages[0].content",
+            "engine jinja2",
+        ),
     ],
 )
 async def test_bad_input_answers_4xx_naming_the_problem(

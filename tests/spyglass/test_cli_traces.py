@@ -175,6 +175,22 @@ def test_list_prints_a_table_newest_first(store: TraceStore) -> None:
     assert "more:" not in output
 
 
+def test_a_cost_no_price_is_known_for_is_unknown_not_zero(store: TraceStore) -> None:
+    """Trace 4 calls a model no price map knows; trace 5 calls the mock, which is free."""
+    now = ago(1)
+    store.write(rows(make_span(4, 1, None, "chat private", now, now + 10, llm(7, 3, None, "mine"))))
+    store.write(rows(make_span(5, 1, None, "chat mock", now, now + 10, llm(7, 3, 0.0, "mock"))))
+    listed_lines = invoke("list").stdout
+    assert "unknown" in line_of(listed_lines, tid(4))
+    assert "$0" in line_of(listed_lines, tid(5))
+    assert " - " in line_of(listed_lines, tid(3))  # no LLM call at all
+    shown = invoke("show", tid(4))
+    assert shown.exit_code == 0, shown.output
+    assert "unknown" in line_of(shown.stdout, "cost")
+    as_json = json.loads(invoke("show", tid(4), "--json").stdout)["trace"]
+    assert (as_json["cost"], as_json["unpriced_count"]) == (None, 1)
+
+
 def test_a_narrow_terminal_drops_columns_but_never_cuts_an_id(store: TraceStore) -> None:
     result = runner.invoke(app, ["traces", "list"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output

@@ -728,7 +728,7 @@ def test_llm_fields_without_a_marker_give_llm() -> None:
 
 def test_every_kind_is_listed() -> None:
     assert set(SPAN_KINDS) == {
-        "llm", "embedding", "chain", "agent", "tool", "retriever", "reranker", "guardrail", "evaluator", "span",
+        "llm", "embedding", "chain", "agent", "tool", "retriever", "reranker", "guardrail", "evaluator", "prompt", "span",
     }  # fmt: skip
 
 

@@ -1035,8 +1035,11 @@ async def test_capture_content_off_keeps_metadata_only(
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": "gpt-4o",
         "gen_ai.usage.input_tokens": 5,
+        # It said no cost: priced from the price map, which knows gpt-4o.
+        "spyglass.cost.source": "price_map",
     }
     assert (otlp_span["kind"], otlp_span["input_tokens"]) == ("llm", 5)
+    assert otlp_span["cost"] > 0
     assert [(e["name"], e["attributes"]) for e in otlp_span["events"]] == [
         ("retry", {"attempt": 1})
     ]

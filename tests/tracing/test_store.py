@@ -358,7 +358,7 @@ def test_wrappers_nest_and_the_innermost_call_counts(store: TraceStore) -> None:
     store.write(rows(chain, alone))
     store.write(rows(root, gateway))
     store.write(rows(app, attempt))
-    assert usage(summary_of(store, 21)) == (6, 2, 13, 6, 0.75)
+    assert usage(summary_of(store, 21)) == (6, 2, 13, 6, pytest.approx(0.75))
 
 
 def test_usage_stats_count_a_wrapped_call_once_and_split_by_source(store: TraceStore) -> None:
@@ -773,6 +773,8 @@ def test_sessions_group_traces_most_recent_first(store: TraceStore) -> None:
             "input_tokens": 5,
             "output_tokens": 5,
             "cost": 1.0,
+            "llm_count": 1,
+            "unpriced_count": 0,
             "error_count": 0,
             "user_id": "carol",
         },
@@ -785,6 +787,8 @@ def test_sessions_group_traces_most_recent_first(store: TraceStore) -> None:
             "input_tokens": 10,
             "output_tokens": 0,
             "cost": 0.125,
+            "llm_count": 1,
+            "unpriced_count": 0,
             "error_count": 0,
             "user_id": "bob",
         },
@@ -797,6 +801,8 @@ def test_sessions_group_traces_most_recent_first(store: TraceStore) -> None:
             "input_tokens": 150,
             "output_tokens": 30,
             "cost": 0.75,
+            "llm_count": 2,
+            "unpriced_count": 0,
             "error_count": 1,
             "user_id": "alice",
         },
@@ -915,6 +921,7 @@ def bucket(
         "input_tokens": tokens[0],
         "output_tokens": tokens[1],
         "cost": cost,
+        "unpriced": 0,
         "latency_p50_ms": p50,
         "latency_p95_ms": pytest.approx(p95),
         "ttft_p50_ms": ttft_p50,

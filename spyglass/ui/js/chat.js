@@ -114,7 +114,19 @@ export function renderContent(content) {
       items.push(h("div", { class: "msg" }, h("div", { class: "msg-role" }, title), h("div", { class: "msg-body" }, jsonBlock(value[key]))));
     }
   }
+  if (Array.isArray(value.documents) && value.documents.length) items.push(documentsNode(value.documents));
   return items.length ? h("div", { class: "chat", dataset: { chat: "" } }, items) : null;
+}
+
+/** A retriever's (or reranker's) documents, in rank order: id, score, text and metadata. */
+function documentsNode(documents) {
+  return h("div", { class: "msg", dataset: { section: "documents" } },
+    h("div", { class: "msg-role" }, `documents (${documents.length})`),
+    documents.map((d, n) => h("div", { class: "msg-body document", dataset: { document: String(n) } },
+      h("div", { class: "faint mono" }, `#${n + 1}`, d.id !== undefined ? ` · ${d.id}` : "",
+        typeof d.score === "number" ? ` · score ${d.score.toPrecision(3)}` : ""),
+      typeof d.content === "string" ? longText(d.content) : null,
+      d.metadata && Object.keys(d.metadata).length ? jsonBlock(d.metadata) : null)));
 }
 
 /** A session's turn: the last user message of one span and the reply of another (or the same). */

@@ -9,7 +9,9 @@ import { onboarding } from "./traces.js";
 const RANGES = { "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000 };
 
 export async function render(root, ctx) {
-  const range = RANGES[ctx.query.get("range")] ? ctx.query.get("range") : "24h";
+  // Without a range in the address, the range is picked from the data (see below).
+  const chosen = RANGES[ctx.query.get("range")] ? ctx.query.get("range") : null;
+  let range = chosen || "24h";
   const group = ["model", "provider", "key"].includes(ctx.query.get("group")) ? ctx.query.get("group") : "none";
   const rangeSelect = h("select", { "aria-label": "Time range" }, Object.keys(RANGES).map((r) => h("option", { value: r, selected: r === range }, `Last ${r}`)));
   const groupSelect = h("select", { "aria-label": "Break down by" }, [["none", "All traffic"], ["model", "By model"], ["provider", "By provider"], ["key", "By key"]]
@@ -23,10 +25,29 @@ export async function render(root, ctx) {
   mount(root, h("div", { class: "page-head" }, h("h1", null, "Dashboard"), h("span", { class: "muted" }, "LLM calls through the gateway and from your instrumented apps"),
     h("span", { class: "spacer" }), sourceSelect, groupSelect, rangeSelect), body);
 
-  const seconds = RANGES[range];
   const end = Date.now();
-  const bucket = Math.max(60, Math.round(seconds / 48));
-  const stats = await api.get("/api/stats", { start: new Date(end - seconds * 1000).toISOString(), end: new Date(end).toISOString(), bucket, group_by: group, source });
+  const fetchRange = (name) => {
+    const seconds = RANGES[name];
+    const bucket = Math.max(60, Math.round(seconds / 48));
+    return api.get("/api/stats", { start: new Date(end - seconds * 1000).toISOString(), end: new Date(end).toISOString(), bucket, group_by: group, source });
+  };
+  let stats = await fetchRange(range);
+  if (!chosen) {
+    // The shortest range holding the last 24 hours' data (an hour of new data is not two bars
+    // of a day), or a longer one when the last day was quiet.
+    const names = Object.keys(RANGES);
+    if (stats.data.length) {
+      const age = (end * 1e6 - Math.min(...stats.data.map((r) => r.bucket_start_ns))) / 1e9;
+      const fit = names.find((n) => RANGES[n] >= age * 1.1) || "24h";
+      if (RANGES[fit] < RANGES[range]) { range = fit; stats = await fetchRange(range); }
+    } else {
+      for (const name of ["7d", "30d"]) {
+        const wider = await fetchRange(name);
+        if (wider.data.length) { range = name; stats = wider; break; }
+      }
+    }
+    rangeSelect.value = range;
+  }
   if (!ctx.alive()) return null;
   if (!stats.data.length) {
     const hasAny = (await api.get("/api/traces", { limit: 1 })).data.length > 0;
@@ -53,6 +74,9 @@ export async function render(root, ctx) {
   const errors = sum("errors");
   const p95 = Math.max(...stats.data.map((r) => r.latency_p95_ms || 0));
   const p50 = requests ? stats.data.reduce((t, r) => t + (r.latency_p50_ms || 0) * r.requests, 0) / requests : null;
+  // Calls with no known price are not $0: all unknown, or a lower bound when only some are.
+  const unpriced = sum("unpriced");
+  const costShown = unpriced >= requests ? "unknown" : `${unpriced ? "≥ " : ""}${fmtCost(sum("cost"))}`;
   const kpi = (k, v, title) => h("div", { class: "card kpi", title }, h("div", { class: "k" }, k), h("div", { class: "v" }, v));
   const named = (list, name) => list.map((se) => ({ ...se, name: group === "none" ? name : se.name }));
   let latency;
@@ -77,7 +101,7 @@ export async function render(root, ctx) {
   mount(body,
     h("div", { class: "kpis" }, kpi("Requests", fmtInt(requests)), kpi("Error rate", fmtPct(requests ? errors / requests : 0), `${fmtInt(errors)} errors`),
       kpi("Latency p50", fmtMs(p50), "request-weighted mean of the buckets' medians"), kpi("Latency p95", fmtMs(p95), "the slowest bucket's p95"),
-      kpi("Tokens", fmtCompact(sum("input_tokens") + sum("output_tokens")), `${fmtInt(sum("input_tokens"))} in, ${fmtInt(sum("output_tokens"))} out`), kpi("Cost", fmtCost(sum("cost")))),
+      kpi("Tokens", fmtCompact(sum("input_tokens") + sum("output_tokens")), `${fmtInt(sum("input_tokens"))} in, ${fmtInt(sum("output_tokens"))} out`), kpi("Cost", costShown, unpriced ? `${fmtInt(unpriced)} of ${fmtInt(requests)} calls have no known price` : undefined)),
     h("div", { class: "charts" },
       chart({ title: "Requests", times, series: named(series("requests"), "requests"), kind: "bar", format: fmtCompact }),
       chart({ title: "Error rate", times, series: named(series("error_rate", { blank: null }), "error rate"), format: fmtPct }),

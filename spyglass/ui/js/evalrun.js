@@ -95,7 +95,7 @@ export async function render(root, ctx, runId) {
   const span = 5 + names.length;
   const table = h("table", { class: "grid results", dataset: { list: "results" } },
     h("thead", null, h("tr", null, h("th", { class: "num" }, "#"), h("th", null, "Inputs"), h("th", null, "Output"),
-      names.map((n) => h("th", { class: "num", title: n }, n)), h("th", { class: "num" }, "Latency"), h("th", null, "Trace"))), tbody);
+      names.map((n) => h("th", { class: "num scorer-head", title: n }, n)), h("th", { class: "num" }, "Latency"), h("th", null, "Trace"))), tbody);
   const foot = h("div", { class: "list-foot" });
 
   const compareLink = h("a", { dataset: { compareLink: "" } }, "Compare side by side →");

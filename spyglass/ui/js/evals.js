@@ -133,7 +133,7 @@ async function experimentPage(root, ctx, name) {
     h("div", { class: "page-head" }, h("span", { class: "muted" }, "Select runs to compare; the oldest selected is the baseline."), h("span", { class: "spacer" }), compare),
     h("div", { class: "table-scroll" }, h("table", { class: "grid runs", dataset: { list: "runs" } }, h("thead", null, h("tr", null,
       h("th", null, ""), h("th", null, "Started"), h("th", null, "Variant"), h("th", null, "Run"), h("th", null, "Status"), h("th", null, "Model · prompt"),
-      h("th", { class: "num" }, "Rows"), names.map((n) => h("th", { class: "num", title: n }, n)),
+      h("th", { class: "num" }, "Rows"), names.map((n) => h("th", { class: "num scorer-head", title: n }, n)),
       h("th", { class: "num" }, "p50"), h("th", { class: "num" }, "Errors"), h("th", { class: "num" }, "Cost"), h("th", null, "Tags"))), tbody)));
   root.querySelector(".page-head .spacer").style.flex = "1";
   rowsLink(tbody, ctx);

@@ -38,6 +38,14 @@ export function fmtMs(ms) {
   return `${minutes}m ${Math.round((ms % 60000) / 1000)}s`;
 }
 
+// A trace's or session's cost: "—" without LLM calls, "unknown" when none of its calls has a
+// known price (never "$0" for that), "≥ $x" when only some have.
+export function fmtCallsCost(row) {
+  if (!row.llm_count) return "—";
+  if (row.cost === null || row.cost === undefined) return "unknown";
+  return row.unpriced_count > 0 ? `≥ ${fmtCost(row.cost)}` : fmtCost(row.cost);
+}
+
 export function fmtCost(cost) {
   if (cost === null || cost === undefined) return "—";
   if (cost === 0) return "$0";

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { h, mount } from "./dom.js";
 import { turnMessages } from "./chat.js";
-import { fmtAgo, fmtCost, fmtFullTime, fmtInt, fmtMs, fmtTime, fmtTokens } from "./format.js";
+import { fmtAgo, fmtCallsCost, fmtFullTime, fmtInt, fmtMs, fmtTime, fmtTokens } from "./format.js";
 import { listNav } from "./keys.js";
 
 export async function renderList(root, ctx) {
@@ -34,7 +34,7 @@ export async function renderList(root, ctx) {
         h("td", null, sess.user_id || h("span", { class: "faint" }, "—")),
         h("td", { class: "num" }, sess.error_count ? h("span", { class: "badge error" }, fmtInt(sess.error_count)) : h("span", { class: "faint" }, "0")),
         h("td", { class: "num" }, fmtTokens(sess.input_tokens, sess.output_tokens)),
-        h("td", { class: "num" }, fmtCost(sess.cost)));
+        h("td", { class: "num" }, fmtCallsCost(sess)));
     }));
     nav.refresh();
     mount(foot, h("span", null, `${fmtInt(count)} session${count === 1 ? "" : "s"}`), cursor ? h("button", { type: "button", on: { click: page } }, "Load more") : null);
@@ -83,7 +83,7 @@ export async function renderOne(root, ctx) {
         h("span", { class: `badge ${trace.status === "error" ? "error" : "ok"}` }, trace.status),
         h("span", { class: "muted", title: fmtFullTime(trace.start_time) }, fmtTime(trace.start_time)), h("span", { class: "spacer" }),
         h("span", { class: "muted" }, fmtMs(trace.duration_ms)), h("span", { class: "muted" }, fmtTokens(trace.input_tokens, trace.output_tokens)),
-        h("span", { class: "muted" }, fmtCost(trace.cost))),
+        h("span", { class: "muted" }, fmtCallsCost(trace))),
       body);
     node.querySelector(".spacer").style.flex = "1";
     return { node, body, trace };
@@ -91,7 +91,7 @@ export async function renderOne(root, ctx) {
   mount(root, h("div", { class: "trace-head" }, h("a", { href: "/sessions", class: "muted" }, "Sessions"), h("span", { class: "faint" }, "/"), h("h1", { class: "mono" }, id)),
     h("div", { class: "stats" }, h("div", { class: "stat" }, h("span", { class: "k" }, "Turns"), h("span", { class: "v" }, fmtInt(traces.length))),
       h("div", { class: "stat" }, h("span", { class: "k" }, "Tokens"), h("span", { class: "v" }, fmtTokens(sum("input_tokens"), sum("output_tokens")))),
-      h("div", { class: "stat" }, h("span", { class: "k" }, "Cost"), h("span", { class: "v" }, fmtCost(sum("cost")))),
+      h("div", { class: "stat" }, h("span", { class: "k" }, "Cost"), h("span", { class: "v" }, fmtCallsCost({ llm_count: sum("llm_count"), unpriced_count: sum("unpriced_count"), cost: traces.some((t) => t.cost !== null) ? sum("cost") : null }))),
       traces[0]?.user_id ? h("div", { class: "stat" }, h("span", { class: "k" }, "User"), h("span", { class: "v" }, traces[0].user_id)) : null),
     h("div", { class: "turns", dataset: { list: "turns" } }, turns.map((t) => t.node)));
   listNav({ items: () => [...root.querySelectorAll("[data-turn]")], onOpen: (node) => ctx.navigate(node.dataset.href) });

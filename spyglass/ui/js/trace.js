@@ -4,7 +4,7 @@
 
 import { api, promptPath } from "./api.js";
 import { copyButton, h, mount } from "./dom.js";
-import { fmtCost, fmtFullTime, fmtInt, fmtMs, fmtTokens } from "./format.js";
+import { fmtCallsCost, fmtCost, fmtFullTime, fmtInt, fmtMs, fmtTokens } from "./format.js";
 import { jsonBlock, longText, renderContent } from "./chat.js";
 import { setKeyHandler } from "./keys.js";
 
@@ -173,6 +173,28 @@ export async function render(root, ctx) {
     detailTimer = setTimeout(() => showSpan(i), 60);
   }
 
+  // Find in the trace: spans whose name or model holds the text, in tree order; Enter (or
+  // typing) selects the next one after the selected span, expanding its ancestors.
+  const findCount = h("span", { class: "faint", dataset: { findCount: "" } });
+  const findInput = h("input", { type: "search", placeholder: "Find span…", "aria-label": "Find in trace", class: "find" });
+  function findNext(from) {
+    const text = findInput.value.trim().toLowerCase();
+    if (!text) { mount(findCount); return; }
+    const matches = [];
+    for (let i = 0; i < tree.n; i++) {
+      if (String(spans.name[i] || "").toLowerCase().includes(text) || String(spans.model[i] || "").toLowerCase().includes(text)) matches.push(i);
+    }
+    if (!matches.length) { mount(findCount, "no match"); return; }
+    const next = matches.find((i) => i > from) ?? matches[0];
+    mount(findCount, `${matches.indexOf(next) + 1} of ${fmtInt(matches.length)}`);
+    select(next);
+  }
+  findInput.addEventListener("input", () => findNext(-1));
+  findInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); findNext(selected); }
+    event.stopPropagation();
+  });
+
   scroller.addEventListener("click", (event) => {
     const toggle = event.target.closest("[data-toggle]");
     if (toggle) {
@@ -222,13 +244,17 @@ export async function render(root, ctx) {
     const sections = [];
     sections.push(h("div", { class: "detail-title" },
       h("span", { class: `kind kind-${kind}`, title: kind }, kindBadge(kind)), h("h2", { class: "nm" }, span.name),
-      h("span", { class: `badge ${span.status === "error" ? "error" : span.status === "ok" ? "ok" : ""}` }, span.status),
+      // OpenTelemetry's "unset" is the usual status of a span that went fine: no badge for it.
+      span.status === "unset" ? null : h("span", { class: `badge ${span.status === "error" ? "error" : "ok"}` }, span.status),
       span.is_attempt ? h("span", { class: "attempt-badge" }, `attempt ${span.attributes?.["spyglass.attempt"] ?? ""}`) : null));
     sections.push(h("div", { class: "stats" },
       stat("Duration", fmtMs(span.duration_ms)), stat("Starts at", `+${fmtMs(span.start_ms)}`, fmtFullTime(span.start_time)),
       span.ttft_ms !== null && span.ttft_ms !== undefined ? stat("TTFT", fmtMs(span.ttft_ms)) : null,
       span.input_tokens || span.output_tokens ? stat("Tokens", fmtTokens(span.input_tokens, span.output_tokens), "input → output") : null,
-      span.cost !== null && span.cost !== undefined ? stat("Cost", fmtCost(span.cost)) : null,
+      span.cost !== null && span.cost !== undefined
+        ? stat("Cost", fmtCost(span.cost), span.attributes?.["spyglass.cost.source"] === "price_map" ? "from the price map (the span said no cost)" : undefined)
+        : (span.kind === "llm" || span.kind === "embedding") && !span.is_attempt && !span.wraps_call && (span.input_tokens !== null || span.output_tokens !== null || span.status !== "error")
+          ? stat("Cost", "unknown", "no price is known for this model") : null,
       span.model ? stat("Model", span.model) : null, span.provider ? stat("Provider", span.provider) : null,
       span.prompt ? stat("Prompt", span.prompt) : null));
     if (span.status === "error" || exceptions.length) {
@@ -280,14 +306,14 @@ export async function render(root, ctx) {
     h("div", { class: "stats", dataset: { totals: "" } },
       stat("Started", fmtFullTime(trace.start_time)), stat("Duration", fmtMs(trace.duration_ms)), stat("Spans", fmtInt(trace.span_count)),
       stat("LLM calls", fmtInt(trace.llm_count)), stat("Tokens", fmtTokens(trace.input_tokens, trace.output_tokens), "input → output"),
-      stat("Cost", fmtCost(trace.cost)), trace.ttft_ms ? stat("TTFT", fmtMs(trace.ttft_ms)) : null, trace.model ? stat("Model", trace.model) : null,
+      stat("Cost", fmtCallsCost(trace), trace.unpriced_count ? `${fmtInt(trace.unpriced_count)} of ${fmtInt(trace.llm_count)} calls have no known price` : undefined), trace.ttft_ms ? stat("TTFT", fmtMs(trace.ttft_ms)) : null, trace.model ? stat("Model", trace.model) : null,
       trace.session_id ? stat("Session", h("a", { href: `/sessions/${encodeURIComponent(trace.session_id)}` }, trace.session_id)) : null,
       trace.user_id ? stat("User", trace.user_id) : null, promptLink ? stat("Prompt", promptLink) : null),
     trace.error ? h("div", { class: "error-box", dataset: { section: "trace-error" } }, trace.error) : null,
     outline.truncated ? h("div", { class: "error-box" }, `This trace has more spans than the viewer loads at once; the first ${fmtInt(tree.n)} are shown.`) : null,
     h("div", { class: "split" },
       h("section", { class: "pane", "aria-label": "Spans" },
-        h("div", { class: "pane-head" }, countLabel, h("span", { class: "spacer" }),
+        h("div", { class: "pane-head" }, countLabel, h("span", { class: "spacer" }), findInput, findCount,
           h("button", { type: "button", class: "ghost", on: { click: () => expandAll(true) } }, "Expand all"),
           h("button", { type: "button", class: "ghost", on: { click: () => expandAll(false) } }, "Collapse")),
         h("div", { class: "tree-cols pane-head" }, h("span", null, "Span"), h("div", { class: "ruler" }, ticks)),

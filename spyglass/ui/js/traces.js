@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { copyButton, h, mount } from "./dom.js";
-import { fmtAgo, fmtCost, fmtFullTime, fmtInt, fmtMs, fmtTime, fmtTokens } from "./format.js";
+import { fmtAgo, fmtCallsCost, fmtFullTime, fmtInt, fmtMs, fmtTime, fmtTokens } from "./format.js";
 import { listNav } from "./keys.js";
 
 // The list API's filters the query bar accepts as key:value.
@@ -46,16 +46,29 @@ export function formatQuery(filters) {
   return parts.join(" ");
 }
 
+const FACET_SHOWN = 6;
+
 function fromUrl(query) {
   const filters = { attr: query.getAll("attr") };
   for (const key of [...KEYS, "q"]) if (key !== "attr" && query.get(key)) filters[key] = query.get(key);
-  return { filters, range: RANGES[query.get("range")] !== undefined ? query.get("range") : "all", sort: query.get("sort") || "start" };
+  const custom = query.get("range") === "custom";
+  return {
+    filters,
+    range: custom ? "custom" : RANGES[query.get("range")] !== undefined ? query.get("range") : "all",
+    from: custom ? query.get("from") || "" : "",
+    to: custom ? query.get("to") || "" : "",
+    sort: query.get("sort") || "start",
+  };
 }
 
 function listParams(state) {
   const params = { ...state.filters, sort: state.sort, limit: PAGE };
   const seconds = RANGES[state.range];
   if (seconds) params.start = new Date(Date.now() - seconds * 1000).toISOString();
+  if (state.range === "custom") {  // datetime-local values: the viewer's time zone
+    if (state.from) params.start = new Date(state.from).toISOString();
+    if (state.to) params.end = new Date(state.to).toISOString();
+  }
   return params;
 }
 
@@ -72,7 +85,7 @@ function traceRow(trace) {
     h("td", null, statusBadge(trace.status)),
     h("td", { class: "num" }, fmtMs(trace.duration_ms)),
     h("td", { class: "num" }, fmtTokens(trace.input_tokens, trace.output_tokens)),
-    h("td", { class: "num" }, fmtCost(trace.cost)),
+    h("td", { class: "num" }, fmtCallsCost(trace)),
     h("td", { class: "ellipsis" }, trace.model || h("span", { class: "faint" }, "—")),
     h("td", { class: "ellipsis mono" }, trace.session_id
       ? h("a", { href: `/sessions/${encodeURIComponent(trace.session_id)}` }, trace.session_id) : h("span", { class: "faint" }, "—")),
@@ -112,7 +125,10 @@ export async function render(root, ctx) {
   let live = true;
 
   const input = h("input", { type: "search", value: formatQuery(state.filters), placeholder: "model:gpt-4o status:error prompt:greeter/3 attr:key=value  free text…", "aria-label": "Query", dataset: { search: "" }, spellcheck: false });
-  const rangeSelect = h("select", { "aria-label": "Time range" }, Object.keys(RANGES).map((r) => h("option", { value: r, selected: r === state.range }, r === "all" ? "All time" : `Last ${r}`)));
+  const rangeSelect = h("select", { "aria-label": "Time range" }, [...Object.keys(RANGES).map((r) => h("option", { value: r, selected: r === state.range }, r === "all" ? "All time" : `Last ${r}`)),
+    h("option", { value: "custom", selected: state.range === "custom" }, "Custom…")]);
+  const fromInput = h("input", { type: "datetime-local", "aria-label": "From", value: state.from, hidden: state.range !== "custom" });
+  const toInput = h("input", { type: "datetime-local", "aria-label": "To", value: state.to, hidden: state.range !== "custom" });
   const sortSelect = h("select", { "aria-label": "Sort" }, [["start", "Newest"], ["duration", "Slowest"], ["cost", "Costliest"]].map(([v, t]) => h("option", { value: v, selected: v === state.sort }, t)));
   const liveToggle = h("button", { type: "button", class: "ghost live on", title: "New traces appear as they arrive" }, h("span", { class: "pulse" }), "Live");
   const tbody = h("tbody");
@@ -124,10 +140,12 @@ export async function render(root, ctx) {
   const foot = h("div", { class: "list-foot" });
   const facetBox = h("aside", { class: "facets", "aria-label": "Facets" });
   const chips = h("div", { class: "chips" });
-  const content = h("div");
+  const content = h("div", { class: "traces-scroll" });
 
   function apply({ push = true } = {}) {
-    const query = { ...state.filters, range: state.range === "all" ? null : state.range, sort: state.sort === "start" ? null : state.sort };
+    const custom = state.range === "custom";
+    const query = { ...state.filters, range: state.range === "all" ? null : state.range, from: custom && state.from ? state.from : null, to: custom && state.to ? state.to : null, sort: state.sort === "start" ? null : state.sort };
+    fromInput.hidden = toInput.hidden = !custom;
     ctx.setQuery(query, { replace: !push });
     input.value = formatQuery(state.filters);
     load();
@@ -151,17 +169,21 @@ export async function render(root, ctx) {
 
   async function loadFacets() {
     try {
-      const facets = await api.get("/api/ui/facets", { since_s: RANGES[state.range] });
+      const facets = await api.get("/api/ui/facets", { since_s: RANGES[state.range], top: 20 });
       if (!ctx.alive()) return;
       mount(facetBox, FACETS.map(([key, title]) => {
         const values = facets[key] || [];
         const active = state.filters[key];
         if (active && !values.some((v) => v.value === active)) values.unshift({ value: active, count: null });
         if (!values.length) return null;
-        return h("div", { class: "facet", dataset: { facet: key } }, h("h3", null, title),
-          values.map((v) => h("button", { type: "button", class: `facet-item${active === v.value ? " on" : ""}`, title: String(v.value), on: { click: () => setFilter(key, v.value) } },
-            key === "status" ? h("span", { class: `dot ${v.value}` }) : null,
-            h("span", { class: "v" }, v.value), h("span", { class: "c" }, v.count === null ? "" : fmtInt(v.count)))));
+        // Most frequent first (the server's order); past the first few, a "more" button.
+        const items = values.map((v) => h("button", { type: "button", class: `facet-item${active === v.value ? " on" : ""}`, title: String(v.value), on: { click: () => setFilter(key, v.value) } },
+          key === "status" ? h("span", { class: `dot ${v.value}` }) : null,
+          h("span", { class: "v" }, v.value), h("span", { class: "c" }, v.count === null ? "" : fmtInt(v.count))));
+        const hidden = items.slice(FACET_SHOWN);
+        hidden.forEach((item) => { item.hidden = true; });
+        const more = hidden.length ? h("button", { type: "button", class: "ghost facet-more", on: { click: () => { hidden.forEach((item) => { item.hidden = false; }); more.remove(); } } }, `${hidden.length} more`) : null;
+        return h("div", { class: "facet", dataset: { facet: key } }, h("h3", null, title), items, more);
       }));
     } catch {
       mount(facetBox);
@@ -259,12 +281,14 @@ export async function render(root, ctx) {
     }
   });
   rangeSelect.addEventListener("change", () => { state.range = rangeSelect.value; apply(); });
+  fromInput.addEventListener("change", () => { state.from = fromInput.value; apply(); });
+  toInput.addEventListener("change", () => { state.to = toInput.value; apply(); });
   sortSelect.addEventListener("change", () => { state.sort = sortSelect.value; apply(); });
   liveToggle.addEventListener("click", () => { live = !live; liveToggle.classList.toggle("on", live); });
 
   mount(root,
     h("div", { class: "page-head" }, h("h1", null, "Traces"),
-      h("div", { class: "querybar" }, input, rangeSelect, sortSelect,
+      h("div", { class: "querybar" }, input, rangeSelect, fromInput, toInput, sortSelect,
         h("button", { type: "button", class: "primary", on: { click: () => { state.filters = parseQuery(input.value); apply(); } } }, "Search")),
       liveToggle),
     h("div", { class: "traces-layout" }, facetBox, h("div", null, chips, content, foot)));
