@@ -173,7 +173,7 @@ def _new_pg_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required and unreachable: {exc}")
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required and unreachable: {exc}; {_HOW}")
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     try:
         yield url
@@ -181,3 +181,44 @@ def _new_pg_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# -- the services the suite needs ---------------------------------------------------------------
+
+SERVICES = {"PostgreSQL": ("127.0.0.1", 5432), "Redis": ("127.0.0.1", 6379)}
+_HOW = (
+    "start them as README step 2 says (with Docker: `docker run -d -p 5432:5432 -e "
+    "POSTGRES_DB=test -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16 && docker run -d -p "
+    "6379:6379 redis:7`)"
+)
+
+
+def missing_services() -> list[str]:
+    """The services of ``SERVICES`` nothing answers on, as ``name host:port``."""
+    missing = []
+    for name, address in SERVICES.items():
+        try:
+            socket.create_connection(address, timeout=1).close()
+        except OSError:
+            missing.append(f"{name} at {address[0]}:{address[1]}")
+    return missing
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    missing = missing_services()
+    config.stash[_MISSING] = missing
+    if not missing:
+        return "services: PostgreSQL and Redis answer"
+    return f"services MISSING: {', '.join(missing)}; the tests that need them fail: {_HOW}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    missing = config.stash.get(_MISSING, [])
+    if missing:
+        terminalreporter.write_line(
+            f"{', '.join(missing)} did not answer, so the tests that need it failed: {_HOW}",
+            red=True,
+        )
+
+
+_MISSING = pytest.StashKey[list[str]]()
