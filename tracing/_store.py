@@ -165,16 +165,22 @@ class TraceStore:
                 row["wraps_call"] = True
             elif row["scope_name"] != _GATEWAY_SCOPE:  # the gateway's calls have only attempts
                 unknown.append(row)
-        # New calls whose call beneath was stored earlier.
+        # New calls whose call beneath was stored earlier: the stored spans of their traces
+        # (one index range each, usually empty: a trace's spans mostly arrive together). No
+        # filter on kind in the SQL: SQLite would pick the kind index and scan every call.
         mark = "%s" if self.dialect == "postgresql" else "?"
-        wrapped = self._select_pairs(
-            cursor,
-            f"SELECT DISTINCT trace_id, parent_span_id FROM spans WHERE {_CALL_SQL} AND",
-            f"trace_id = {mark} AND parent_span_id = {mark}",
-            [(row["trace_id"], row["span_id"]) for row in unknown],
-        )
+        traces = list(dict.fromkeys(row["trace_id"] for row in unknown))
+        below: set[tuple[str, str]] = set()
+        for start in range(0, len(traces), 500):
+            chunk = traces[start : start + 500]
+            cursor.execute(
+                "SELECT trace_id, parent_span_id, kind, is_attempt FROM spans "
+                f"WHERE trace_id IN ({', '.join([mark] * len(chunk))})",
+                chunk,
+            )
+            below.update((f[0], f[1]) for f in cursor.fetchall() if _is_stored_call(f))
         for row in unknown:
-            if (row["trace_id"], row["span_id"]) in wrapped:
+            if (row["trace_id"], row["span_id"]) in below:
                 row["wraps_call"] = True
         # Stored calls above a new call: wrappers from now on.
         own = {(row["trace_id"], row["span_id"]) for row in rows}
@@ -186,22 +192,23 @@ class TraceStore:
         ]
         stored = self._select_pairs(
             cursor,
-            "SELECT trace_id, span_id, input_tokens, output_tokens, cost, status FROM spans "
-            f"WHERE {_CALL_SQL} AND NOT wraps_call AND",
+            "SELECT trace_id, span_id, kind, is_attempt, wraps_call, input_tokens, output_tokens,"
+            " cost, status FROM spans WHERE",
             f"trace_id = {mark} AND span_id = {mark}",
             above,
-            full=True,
         )
         unwrapped = [
             {
                 "trace_id": found[0],
                 "span_id": found[1],
-                "input_tokens": found[2],
-                "output_tokens": found[3],
-                "cost": found[4],
-                "status": found[5],
+                "input_tokens": found[5],
+                "output_tokens": found[6],
+                "cost": found[7],
+                "status": found[8],
             }
-            for found in stored.values()
+            for matches in stored.values()
+            for found in matches
+            if _is_stored_call(found) and not found[4]
         ]
         if unwrapped:
             cursor.executemany(
@@ -214,23 +221,18 @@ class TraceStore:
 
     @staticmethod
     def _select_pairs(
-        cursor: Any,
-        query: str,
-        pair: str,
-        keys: Sequence[tuple[str, str]],
-        *,
-        full: bool = False,
-    ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """Rows of ``query`` for any of ``keys`` (an OR of point lookups), by their first two
-        columns; ``full`` keeps whole rows, else only the keys matter."""
-        found: dict[tuple[str, str], tuple[Any, ...]] = {}
+        cursor: Any, query: str, pair: str, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[tuple[Any, ...]]]:
+        """Rows of ``query`` for any of ``keys`` (an OR of index lookups), by their first two
+        columns."""
+        found: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
         keys = list(dict.fromkeys(keys))
         for start in range(0, len(keys), 400):
             chunk = keys[start : start + 400]
             pairs = " OR ".join([f"({pair})"] * len(chunk))
-            cursor.execute(f"{query} ({pairs})", [value for key in chunk for value in key])
+            cursor.execute(f"{query} {pairs}", [value for key in chunk for value in key])
             for row in cursor.fetchall():
-                found[(row[0], row[1])] = tuple(row) if full else ()
+                found.setdefault((row[0], row[1]), []).append(tuple(row))
         return found
 
     def _new_only(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -309,12 +311,16 @@ class TraceStore:
 
 
 _GATEWAY_SCOPE = "spyglass.gateway"  # the writer process imports no more than this module
-_CALL_SQL = "kind IN ('llm', 'embedding') AND NOT is_attempt"
 
 
 def _is_call(row: dict[str, Any]) -> bool:
     """An LLM or embedding call: what the usage figures count (not a gateway attempt)."""
     return row["kind"] in ("llm", "embedding") and not row.get("is_attempt")
+
+
+def _is_stored_call(found: tuple[Any, ...]) -> bool:
+    """A stored row ``(trace_id, span_id, kind, is_attempt, ...)`` that is a call."""
+    return found[2] in ("llm", "embedding") and not found[3]
 
 
 def _unpriced(call: dict[str, Any]) -> bool:
