@@ -96,8 +96,11 @@ def _nginx_quote(text: str) -> str:
     return f"'{text}'"
 
 
-def render_nginx_conf(workdir: Path, port: int, workers: int = 1) -> str:
+def render_nginx_conf(workdir: Path, port: int, workers: int = 1, latency_ms: int = 0) -> str:
     """nginx.conf for the fake upstream, with every writable path inside ``workdir``.
+
+    With ``latency_ms``, the JSON answer comes after that long (``echo_sleep``, which waits on
+    a timer without holding the worker), like a model that takes time to answer.
 
     ``$request_body`` is only filled once the body has been read, which happens in the content
     phase (``echo_read_request_body``), after ``if`` would have run. So the branch is a lazy
@@ -110,6 +113,12 @@ def render_nginx_conf(workdir: Path, port: int, workers: int = 1) -> str:
         stream_lines.append("      echo '';")
         stream_lines.append("      echo_flush;")
     stream_body = "\n".join(stream_lines)
+    if latency_ms > 0:
+        json_body = (
+            f"      echo_sleep {latency_ms / 1000:.3f};\n      echo {_nginx_quote(completion)};"
+        )
+    else:
+        json_body = f"      return 200 {_nginx_quote(completion)};"
     return f"""\
 load_module {ECHO_MODULE};
 worker_processes {workers};
@@ -142,7 +151,7 @@ http {{
     location = /_fake/json {{
       internal;
       default_type application/json;
-      return 200 {_nginx_quote(completion)};
+{json_body}
     }}
     location = /_fake/stream {{
       internal;

@@ -5,8 +5,13 @@ dataset already in the local Hugging Face cache (by name, offline), or rows writ
 The rows evaluated (after split, shuffle and limit) are hashed, so a run records exactly what
 it saw and ``eval rerun`` can tell when the data changed.
 
-``datasets`` brings pyarrow and pandas (about 145 MB resident), so the runner reads the rows in
-a child process (``load_rows(..., isolated=True)``) and keeps only the rows themselves.
+``datasets`` brings pyarrow and pandas (about 145 MB resident, ~2 s to start), so the runner
+reads the rows in a child process (``load_rows(..., isolated=True)``) and keeps only the rows
+themselves. The common case needs neither: JSON Lines files and inline rows whose columns each
+hold one kind of JSON scalar are read here with orjson (:func:`_plain_rows`), giving exactly the
+rows ``datasets`` would (same column order, missing keys as None, ints widened to floats in a
+column that mixes them). Anything else - nested values, mixed kinds, a shuffle, a line that is
+not an object - goes to ``datasets``, as before.
 """
 
 from __future__ import annotations
@@ -83,24 +88,16 @@ def load_rows(
         DatasetError: the source cannot be read, the split does not exist, or a mapped column
             is missing (the message names it).
     """
-    if isolated:
-        return _load_in_child(spec, base, limit)
-    where = "dataset"
-    try:
-        table, name = _load(spec, base)
-    except DatasetError:
-        raise
-    except FileNotFoundError as exc:
-        raise DatasetError(f"not found: {exc}", where=where) from None
-    except Exception as exc:
-        raise DatasetError(f"cannot load: {type(exc).__name__}: {exc}", where=where) from None
-    if spec.shuffle is not None:
-        table = table.shuffle(seed=spec.shuffle)
     caps = [n for n in (spec.limit, limit) if n is not None]
-    if caps:
-        table = table.select(range(min(min(caps), len(table))))
-    rows: list[dict[str, Any]] = table.to_list()
-    columns = tuple(table.column_names)
+    plain = _plain_rows(spec, base)
+    if plain is not None:
+        name, rows, columns = plain
+        if caps:
+            rows = rows[: min(caps)]
+    elif isolated:
+        return _load_in_child(spec, base, limit)
+    else:
+        name, rows, columns = _load_table(spec, base, caps)
     for variable, column in spec.columns.items():
         if column not in columns:
             raise DatasetError(
@@ -112,6 +109,94 @@ def load_rows(
         rows = [{**row, **{v: row[c] for v, c in spec.columns.items()}} for row in rows]
         columns = tuple(dict.fromkeys([*columns, *spec.columns]))
     return LoadedDataset(name, rows, columns, content_hash(rows))
+
+
+def _load_table(
+    spec: DatasetSpec, base: Path, caps: list[int]
+) -> tuple[str, list[dict[str, Any]], tuple[str, ...]]:
+    """The rows through ``datasets``: shuffled, then cut to the smallest of ``caps``."""
+    where = "dataset"
+    try:
+        table, name = _load(spec, base)
+    except DatasetError:
+        raise
+    except FileNotFoundError as exc:
+        raise DatasetError(f"not found: {exc}", where=where) from None
+    except Exception as exc:
+        raise DatasetError(f"cannot load: {type(exc).__name__}: {exc}", where=where) from None
+    if spec.shuffle is not None:
+        table = table.shuffle(seed=spec.shuffle)
+    if caps:
+        table = table.select(range(min(min(caps), len(table))))
+    return name, table.to_list(), tuple(table.column_names)
+
+
+# The JSON scalars a column may hold for orjson to read it as ``datasets`` would.
+_SCALARS = (str, bool, int, float)
+_INT64 = range(-(2**63), 2**63)
+
+
+def _plain_rows(
+    spec: DatasetSpec, base: Path
+) -> tuple[str, list[dict[str, Any]], tuple[str, ...]] | None:
+    """Inline rows or a JSON Lines file read without ``datasets``, or None when it needs it."""
+    if spec.shuffle is not None:
+        return None
+    if spec.rows is not None:
+        if spec.split is not None:
+            return None
+        # ``Dataset.from_list`` takes its columns from the first row.
+        columns = tuple(spec.rows[0]) if spec.rows else ()
+        rows = _uniform(spec.rows, columns)
+        return None if rows is None else ("inline", rows, columns)
+    if spec.path is None:
+        return None
+    path = Path(spec.path).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    kind = spec.format or _SUFFIXES.get(path.suffix.lower())
+    if kind != "jsonl" or spec.split not in (None, "train") or not path.is_file():
+        return None
+    try:
+        text = path.read_bytes()
+        parsed = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, orjson.JSONDecodeError):
+        return None  # ``datasets`` says what is wrong, as it always has
+    if not parsed or not all(isinstance(row, dict) for row in parsed):
+        return None
+    # The json builder takes every key it meets, in the order it first meets them.
+    seen: dict[str, None] = {}
+    for row in parsed:
+        seen.update(dict.fromkeys(row))
+    columns = tuple(seen)
+    rows = _uniform(parsed, columns)
+    return None if rows is None else (path.name, rows, columns)
+
+
+def _uniform(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[dict[str, Any]] | None:
+    """``rows`` over ``columns`` (None where a key is missing), or None unless each column holds
+    one kind of scalar (ints and floats together become floats, as Arrow makes them)."""
+    widen: list[str] = []
+    for column in columns:
+        kinds = set()
+        for row in rows:
+            value = row.get(column)
+            if value is None:
+                continue
+            kind = type(value)
+            if kind not in _SCALARS or (kind is int and value not in _INT64):
+                return None
+            kinds.add(kind)
+        if len(kinds) > 1:
+            if kinds != {int, float}:
+                return None
+            widen.append(column)
+    out = [{column: row.get(column) for column in columns} for row in rows]
+    for column in widen:
+        for row in out:
+            if row[column] is not None:
+                row[column] = float(row[column])
+    return out
 
 
 def _load(spec: DatasetSpec, base: Path) -> tuple[Any, str]:

@@ -93,3 +93,81 @@ def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
         load_rows(spec(path="data.txt"), tmp_path)
     with pytest.raises(DatasetError, match="no such file"):
         load_rows(spec(path="nope.csv"), tmp_path)
+
+
+# Each case: rows (a JSON Lines file or inline rows), and whether orjson reads them without
+# ``datasets``. Either way the rows must be exactly what ``datasets`` gives.
+PLAIN_CASES = {
+    "strings": ([{"q": "a", "a": "b"}, {"q": "c", "a": ""}], True),
+    "ints and floats": ([{"n": 1}, {"n": 2.5}, {"n": None}], True),
+    "floats that look like ints": ([{"n": 1.0}, {"n": 2}], True),
+    "bools": ([{"ok": True}, {"ok": False}, {}], True),
+    "missing keys and their order": ([{"b": 1, "a": "x"}, {"a": "y", "c": True}], True),
+    "a column of nulls": ([{"a": None}, {"a": None}], True),
+    "unicode": ([{"a": "é\u2028\U0001f600"}], True),
+    "nested objects": ([{"a": {"x": 1}}, {"a": {"y": 2}}], False),
+    "lists": ([{"a": [1, 2]}, {"a": [3.5]}], False),
+    "bools and ints": ([{"a": True}, {"a": 1}], False),
+    "strings and ints": ([{"a": "1"}, {"a": 2}], False),
+    "an int past int64": ([{"a": 2**63}], False),
+}
+
+
+@pytest.mark.parametrize("case", list(PLAIN_CASES))
+@pytest.mark.parametrize("source", ["jsonl", "inline"])
+def test_plain_rows_are_read_without_datasets_exactly_as_datasets_reads_them(
+    tmp_path: Path, case: str, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datasets
+
+    from evals import _dataset
+
+    rows, plain = PLAIN_CASES[case]
+    if source == "jsonl":
+        (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
+        given = spec(path="d.jsonl")
+        try:
+            loaded = datasets.load_dataset(
+                "json", data_files=str(tmp_path / "d.jsonl"), cache_dir=str(tmp_path / "hf")
+            )["train"]
+        except Exception:
+            loaded = None
+    else:
+        given = spec(rows=rows)
+        try:
+            loaded = datasets.Dataset.from_list(rows)
+        except Exception:
+            loaded = None
+    read_plainly = _dataset._plain_rows(given, tmp_path) is not None
+    if loaded is None:  # datasets refuses these rows: so must we, not read them some other way
+        assert not read_plainly
+        return
+    assert read_plainly == plain
+    calls: list[object] = []
+    real = _dataset._load_table
+    monkeypatch.setattr(_dataset, "_load_table", lambda *a: calls.append(a) or real(*a))
+    got = load_rows(given, tmp_path)
+    assert bool(calls) != plain  # datasets was (only) used when the rows are not plain
+    assert got.rows == loaded.to_list()
+    assert [type(v) for r in got.rows for v in r.values()] == [
+        type(v) for r in loaded.to_list() for v in r.values()
+    ]
+    assert got.columns == tuple(loaded.column_names)
+    monkeypatch.setattr(_dataset, "_plain_rows", lambda *a: None)
+    assert load_rows(given, tmp_path).content_hash == got.content_hash
+
+
+def test_a_shuffle_a_split_or_a_bad_line_goes_to_datasets(tmp_path: Path) -> None:
+    from evals import _dataset
+
+    (tmp_path / "d.jsonl").write_text('{"q": "a"}\n{"q": "b"}\n')
+    (tmp_path / "bad.jsonl").write_text('{"q": "a"}\n{"q": \n')
+    assert _dataset._plain_rows(spec(path="d.jsonl"), tmp_path) is not None
+    assert _dataset._plain_rows(spec(path="d.jsonl", shuffle=3), tmp_path) is None
+    assert _dataset._plain_rows(spec(path="d.jsonl", split="test"), tmp_path) is None
+    assert _dataset._plain_rows(spec(path="bad.jsonl"), tmp_path) is None
+    assert _dataset._plain_rows(spec(rows=ROWS, split="train"), tmp_path) is None
+    with pytest.raises(DatasetError):
+        load_rows(spec(path="bad.jsonl"), tmp_path)
+    with pytest.raises(DatasetError, match="split"):
+        load_rows(spec(path="d.jsonl", split="test"), tmp_path)
