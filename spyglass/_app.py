@@ -45,7 +45,7 @@ from tracing import ApiError, TraceStore, trace_api
 from ._db import check_store, create_store_engine, upgrade_store
 from ._projects import confined_project, vouches_for_keys
 from ._settings import Settings
-from ._tracing import build_tracing
+from ._tracing import Tracing, build_tracing
 from ._ui import install_ui, not_found_page
 from ._usage import spend_source, usage_api
 from ._version import __version__
@@ -138,6 +138,7 @@ def create_app(
     upstream_transport: httpx.AsyncBaseTransport | None = None,
     migrate: bool = True,
     router_options: dict[str, Any] | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the Spyglass ASGI app.
 
@@ -148,6 +149,9 @@ def create_app(
         migrate: apply store migrations at startup (``spyglass serve`` with several workers
             migrates once, before starting them).
         router_options: passed to the router (tests inject a clock, sleep and rng).
+        tracing: the caller's tracing, into this store (the eval runner's, which its row
+            spans use before any call needs the app); the caller shuts it down. By default
+            the app builds its own, with its OTLP receiver and retention.
 
     Returns:
         A FastAPI app serving ``/v1``, ``/api``, ``/health``, ``/metrics`` on one port.
@@ -157,7 +161,8 @@ def create_app(
     """
     engine = create_store_engine(settings.database_url_value())
     store = TraceStore(engine)
-    tracing = (
+    owns_tracing = tracing is None
+    tracing = tracing or (
         build_tracing(
             settings.tracing,
             store,
@@ -193,14 +198,14 @@ def create_app(
     )
     endpoints = Endpoints(gateway)
     routes = endpoints.routes()
-    if tracing is not None:
+    if tracing is not None and tracing.receiver is not None:
         routes.append(Route("/v1/traces", tracing.receiver, methods=["POST"]))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await asyncio.to_thread(upgrade_store, engine)
-        if tracing is not None:
+        if tracing is not None and owns_tracing:
             await tracing.start_retention()
         # What start-up built lives as long as the app: moved out of the collector's sight,
         # it is not traversed again by each full collection (~45 ms pauses every few requests
@@ -226,7 +231,7 @@ def create_app(
             await alerts_http.aclose()
             if redis is not None:
                 await redis.aclose()
-            if tracing is not None:
+            if tracing is not None and owns_tracing:
                 await tracing.stop_retention()
                 await asyncio.to_thread(tracing.shutdown)
             engine.dispose()

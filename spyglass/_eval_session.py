@@ -1,15 +1,18 @@
 """Where an eval run meets the rest of Spyglass: the gateway it calls and the store it writes.
 
 In-process (the default), the gateway is ``create_app(settings)`` with its lifespan running,
-called over httpx's ASGI transport, and the runner's row spans go to the app's own tracer
-provider, so each row's trace lands in the same store as the gateway's spans. With
-``--server URL`` the calls go to that server, and the row spans are sent to its OTLP intake.
+called over httpx's ASGI transport. It is built on the first call, so a run answered wholly
+from the cache never imports the web framework or starts the gateway. The runner's row spans
+go to a tracer provider feeding the store, which the app then shares, so each row's trace lands
+in the same store as the gateway's spans. With ``--server URL`` the calls go to that server,
+and the row spans are sent to its OTLP intake.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from evals import EvalPlan, RowOutcome, RunHandle
 
     from ._settings import Settings
+    from ._tracing import Tracing
 
 __all__ = ["Gateway", "open_gateway", "server_models"]
 
@@ -61,15 +65,53 @@ async def open_gateway(
         finally:
             provider.shutdown()
         return
-    from ._app import create_app
+    from tracing import TraceStore
 
-    app = create_app(settings, migrate=False)
-    async with app.router.lifespan_context(app):
-        tracing = app.state.tracing
+    from ._tracing import build_tracing
+
+    tracing = (
+        build_tracing(settings.tracing, TraceStore(engine), receiver=False)
+        if settings.tracing.enabled
+        else None
+    )
+    try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://spyglass.local", timeout=None
+            transport=_AppOnFirstCall(settings, tracing),
+            base_url="http://spyglass.local",
+            timeout=None,
         ) as http:
             yield Gateway(http, tracing.provider if tracing is not None else None)
+    finally:
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)
+
+
+class _AppOnFirstCall(httpx.AsyncBaseTransport):
+    """The in-process app over ASGI, built (and its lifespan entered) on the first request."""
+
+    def __init__(self, settings: Settings, tracing: Tracing | None) -> None:
+        self._settings = settings
+        self._tracing = tracing
+        self._lock = asyncio.Lock()
+        self._stack = AsyncExitStack()
+        self._asgi: httpx.ASGITransport | None = None
+
+    async def _start(self) -> httpx.ASGITransport:
+        async with self._lock:
+            if self._asgi is None:
+                from ._app import create_app
+
+                app = create_app(self._settings, migrate=False, tracing=self._tracing)
+                await self._stack.enter_async_context(app.router.lifespan_context(app))
+                self._asgi = httpx.ASGITransport(app=app)
+        return self._asgi
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        asgi = self._asgi or await self._start()
+        return await asgi.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
 
 
 def _otlp_provider(server: str) -> Any:

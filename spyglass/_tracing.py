@@ -7,19 +7,17 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import TracerProvider
-from starlette.requests import Request
 
 from tracing import (
     LeanTracerProvider,
-    OtlpReceiver,
     PipelineCollector,
     ProcessWriter,
-    ProjectOf,
     RetentionTask,
     SpanMetrics,
     TracePipeline,
@@ -28,6 +26,11 @@ from tracing import (
 )
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from tracing import OtlpReceiver, ProjectOf
 
 log = logging.getLogger("spyglass")
 
@@ -42,7 +45,7 @@ class Tracing:
 
     pipeline: TracePipeline
     provider: TracerProvider
-    receiver: OtlpReceiver
+    receiver: OtlpReceiver | None
     metrics: SpanMetrics
     retention: RetentionTask | None = None
 
@@ -96,13 +99,15 @@ def build_tracing(
     *,
     project_of: ProjectOf | None = None,
     vouches_for_keys: Callable[[Request], bool] | None = None,
+    receiver: bool = True,
 ) -> Tracing:
     """The write path into ``store``, a tracer provider that feeds it, and the metrics.
 
     The metrics' registry is the app's own: request metrics from the gateway's spans, and the
     pipeline's queue and the OTLP receiver's counters, read when scraped. ``project_of``
     names the project the OTLP receiver files a request's spans under, ``vouches_for_keys``
-    whether their ``spyglass.key.id`` is kept (see OtlpReceiver).
+    whether their ``spyglass.key.id`` is kept (see OtlpReceiver). Without ``receiver`` (the eval
+    runner's in-process tracing) there is no OTLP intake, nor its protobuf imports.
     """
     metrics = SpanMetrics()
     pipeline = TracePipeline(
@@ -126,15 +131,21 @@ def build_tracing(
         provider.add_span_processor(pipeline.head)
     else:
         provider = LeanTracerProvider(pipeline.head, resource)
-    receiver = OtlpReceiver(
-        pipeline,
-        max_body_bytes=config.otlp_max_body_bytes,
-        project_of=project_of,
-        vouches_for_keys=vouches_for_keys,
-        ack_timeout=config.otlp_ack_timeout_seconds,
+    from tracing import OtlpReceiver
+
+    intake = (
+        OtlpReceiver(
+            pipeline,
+            max_body_bytes=config.otlp_max_body_bytes,
+            project_of=project_of,
+            vouches_for_keys=vouches_for_keys,
+            ack_timeout=config.otlp_ack_timeout_seconds,
+        )
+        if receiver
+        else None
     )
-    metrics.registry.register(PipelineCollector(pipeline, receiver))
+    metrics.registry.register(PipelineCollector(pipeline, intake))
     retention = (
         RetentionTask(store, config.retention_days) if config.retention_days is not None else None
     )
-    return Tracing(pipeline, provider, receiver, metrics, retention)
+    return Tracing(pipeline, provider, intake, metrics, retention)

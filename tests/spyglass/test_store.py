@@ -10,6 +10,7 @@ from sqlalchemy import Engine, inspect
 
 from spyglass import Settings
 from spyglass._db import (
+    HEAD_REVISION,
     check_store,
     create_store_engine,
     current_revision,
@@ -45,6 +46,16 @@ def test_migrations_apply_idempotently_and_revert(engine: Engine) -> None:
     downgrade_store(engine, "base")
     assert current_revision(engine) is None
     check_store(engine)
+
+
+def test_a_store_at_the_head_is_not_migrated_again_and_one_behind_is(engine: Engine) -> None:
+    assert HEAD_REVISION == head_revision()  # a new migration must move HEAD_REVISION too
+    upgrade_store(engine)
+    downgrade_store(engine, "0010")
+    upgrade_store(engine)  # one behind: alembic runs
+    assert current_revision(engine) == HEAD_REVISION
+    upgrade_store(engine)  # at the head: answered by one query
+    assert current_revision(engine) == HEAD_REVISION
 
 
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
