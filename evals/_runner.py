@@ -230,10 +230,6 @@ async def execute(
     cached: dict[str, dict[str, Any]] = {}
     if use_cache and plan.settings.cache:
         cached = await asyncio.to_thread(store.cached, [i.key for i in items if i.key])
-    if any(i.key is not None and i.key not in cached for i in items):
-        from ._stats import prefetch
-
-        prefetch()  # the statistics at the end load while the calls wait on the model
     settings = plan.settings
     client = GatewayClient(
         http,
