@@ -401,6 +401,49 @@ def test_papercuts_a_404_page_no_unset_badge_and_a_narrow_trace_list(
     assert link.bounding_box()["width"] > 40
 
 
+# Answers to a trace list that has no end yet ("From" set, "To" not) arrive 1.5 s late.
+LATE_OPEN_RANGE = """
+const realFetch = window.fetch;
+window.fetch = async (input, init) => {
+  const url = String(input);
+  const response = await realFetch(input, init);
+  if (url.startsWith("/api/traces?") && url.includes("start=") && !url.includes("end=")) {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+  }
+  return response;
+};
+"""
+
+
+def test_an_answer_for_an_earlier_range_arriving_late_is_dropped(page: Any, server: Server) -> None:
+    zone = ZoneInfo(VIEWER_TIMEZONE)
+    now = datetime.now(zone)
+    start, end = now - timedelta(hours=6), now - timedelta(hours=2)
+    local = "%Y-%m-%dT%H:%M"
+    page.add_init_script(LATE_OPEN_RANGE)
+    page.goto(server.url + "/traces")
+    page.get_by_label("Time range").select_option("custom")
+    page.get_by_label("From").fill(start.strftime(local))
+    page.get_by_label("From").dispatch_event("change")  # its answer is the late one
+    page.get_by_label("To").fill(end.strftime(local))
+    page.get_by_label("To").dispatch_event("change")
+    expected = httpx.get(
+        server.url + "/api/traces",
+        params={
+            "start": start.replace(second=0, microsecond=0).isoformat(),
+            "end": end.replace(second=0, microsecond=0).isoformat(),
+            "limit": 50,
+        },
+    ).json()["data"]
+    rows_ = page.locator("[data-list=traces] tbody tr")
+    expect(rows_).to_have_count(len(expected))
+    page.wait_for_timeout(2000)  # past the late answer: it must not have been appended
+    expect(rows_).to_have_count(len(expected))
+    assert rows_.evaluate_all("rows => rows.map(r => r.dataset.href)") == [
+        f"/traces/{t['trace_id']}" for t in expected
+    ]
+
+
 def test_a_custom_time_range_and_facets_by_count(page: Any, server: Server) -> None:
     zone = ZoneInfo(VIEWER_TIMEZONE)
     now = datetime.now(zone)

@@ -121,6 +121,10 @@ export async function render(root, ctx) {
   let cursor = null;
   let newest = null;
   const seen = new Set();
+  // Each load() starts a generation: an answer to an older one (the range changed while it was
+  // in flight, or a poll or "Load more" for the old filters) is dropped, never appended.
+  let generation = 0;
+  const current = (started) => started === generation && ctx.alive();
   let timer = null;
   let live = true;
 
@@ -168,9 +172,10 @@ export async function render(root, ctx) {
   }
 
   async function loadFacets() {
+    const started = generation;
     try {
       const facets = await api.get("/api/ui/facets", { since_s: RANGES[state.range], top: 20 });
-      if (!ctx.alive()) return;
+      if (!current(started)) return;
       mount(facetBox, FACETS.map(([key, title]) => {
         const values = facets[key] || [];
         const active = state.filters[key];
@@ -222,6 +227,7 @@ export async function render(root, ctx) {
   }
 
   async function load() {
+    const started = ++generation;
     renderChips();
     loadFacets();
     seen.clear();
@@ -230,7 +236,7 @@ export async function render(root, ctx) {
     mount(foot, h("span", { class: "faint" }, "Loading…"));
     try {
       const page = await api.get("/api/traces", listParams(state));
-      if (!ctx.alive()) return;
+      if (!current(started)) return;
       cursor = page.next_cursor;
       const filtered = Object.keys(state.filters).some((k) => (k === "attr" ? state.filters.attr.length : state.filters[k])) || state.range !== "all";
       if (!page.data.length) {
@@ -245,13 +251,16 @@ export async function render(root, ctx) {
       addRows(page.data);
       renderFoot();
     } catch (error) {
+      if (!current(started)) return;
       mount(content, h("div", { class: "error-box", role: "alert" }, error.message));
       mount(foot);
     }
   }
 
   async function loadMore() {
+    const started = generation;
     const page = await api.get("/api/traces", { ...listParams(state), cursor });
+    if (!current(started)) return;
     cursor = page.next_cursor;
     addRows(page.data);
     renderFoot();
@@ -259,9 +268,10 @@ export async function render(root, ctx) {
 
   async function poll() {
     if (!live || document.hidden || state.sort !== "start" || !ctx.alive()) return;
+    const started = generation;
     try {
       const page = await api.get("/api/traces", listParams(state));
-      if (!ctx.alive()) return;
+      if (!current(started)) return;
       const fresh = page.data.filter((t) => !seen.has(t.trace_id) && (!newest || t.start_time >= newest));
       if (fresh.length) {
         if (!content.contains(table)) mount(content, table);
