@@ -9,8 +9,10 @@ With no master key configured, nothing is required; a virtual key that is presen
 counts (its limits, budget and attribution apply), and a bad one is still refused.
 
 Roles: ``admin`` may do everything; ``member`` calls models and reads and writes prompts and
-evals; ``viewer`` only reads (``GET /api``, ``/metrics``, ``GET /v1/models``); ``ingest`` only
-sends spans (``POST /v1/traces``). Keys are managed by admins.
+evals, and scores traces; ``viewer`` only reads (``GET /api``, ``/metrics``, ``GET /v1/models``);
+``ingest`` only sends spans (``POST /v1/traces``); ``feedback`` only writes scores (``POST
+/api/scores``: an app's browser or mobile client sending its users' thumbs up or down, which
+can read nothing). Keys are managed by admins.
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ __all__ = ["MASTER", "Access", "key_of"]
 log = logging.getLogger("spyglass.auth")
 
 MASTER = KeyInfo(id="master", role="admin", name="master key")
-_MEMBER_WRITES = ("/api/prompts", "/api/experiments", "/api/runs", "/api/compare")
+_MEMBER_WRITES = (
+    "/api/prompts",
+    "/api/experiments",
+    "/api/runs",
+    "/api/compare",
+    "/api/scores",
+    "/api/score-configs",
+)
 _READ = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -59,6 +68,8 @@ def permitted(key: KeyInfo, method: str, path: str) -> bool:
         return True
     if role == "ingest":
         return method == "POST" and path == "/v1/traces"
+    if role == "feedback":
+        return method == "POST" and path == "/api/scores"
     if path.startswith(("/api/keys", "/api/usage")):
         return False
     if role == "viewer":

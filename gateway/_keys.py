@@ -34,8 +34,8 @@ __all__ = [
     "new_key",
 ]
 
-Role = Literal["admin", "member", "viewer", "ingest"]
-ROLES: tuple[Role, ...] = ("admin", "member", "viewer", "ingest")
+Role = Literal["admin", "member", "viewer", "ingest", "feedback"]
+ROLES: tuple[Role, ...] = ("admin", "member", "viewer", "ingest", "feedback")
 PREFIX = "sk-sg-"
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 

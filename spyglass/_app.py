@@ -40,10 +40,10 @@ from gateway import (
     v1_openapi_paths,
 )
 from prompts import PromptApiError, PromptClient, PromptStore, prompt_api
-from tracing import ApiError, TraceStore, trace_api
+from tracing import ApiError, ScoreStore, TraceStore, score_api, trace_api
 
 from ._db import check_store, create_store_engine, upgrade_store
-from ._projects import confined_project, vouches_for_keys
+from ._projects import confined_project, score_author, vouches_for_keys
 from ._settings import Settings
 from ._tracing import Tracing, build_tracing
 from ._ui import install_ui, not_found_page
@@ -258,6 +258,14 @@ def create_app(
     app.access = access
     # A key with a project reads and writes only that project's traces, prompts and runs.
     app.include_router(trace_api(store, project_of=confined_project))
+    app.include_router(
+        score_api(
+            ScoreStore(engine),
+            project_of=confined_project,
+            caller=score_author,
+            target_wait=settings.tracing.score_target_wait_seconds,
+        )
+    )
     app.include_router(prompt_api(prompt_store, project_of=confined_project))
     app.include_router(keys_api(access))
     app.include_router(usage_api(engine, key_store))

@@ -77,7 +77,11 @@ def create(
     ] = None,
     project: Annotated[str | None, typer.Option(help="Its project.")] = None,
     role: Annotated[
-        str, typer.Option(help="admin, member (call models), viewer (read only) or ingest (OTLP).")
+        str,
+        typer.Option(
+            help="admin, member (call models), viewer (read only), ingest (OTLP) or "
+            "feedback (write scores only)."
+        ),
     ] = "member",
     models: Annotated[
         str | None, typer.Option(help="Comma-separated model names it may use (default: all).")

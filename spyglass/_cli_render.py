@@ -223,3 +223,30 @@ def span_tree(trace: Row, spans: list[Row]) -> Tree:
         tops = [span for span in spans if span["span_id"] not in placed][:1]
         if not tops:
             return root
+
+
+def score_value(score: Row) -> str:
+    """A score's value as a person reads it: 4, yes/no, a label, or why its scorer failed."""
+    value = score["value"]
+    if score.get("error") and value is None:
+        return f"error: {_cut(score['error'], 80)}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def score_lines(scores: list[Row]) -> Table:
+    """A trace's scores, one a line: name, value, where (trace or span), who, comment."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for score in scores:
+        where = f"span {score['span_id']}" if score.get("span_id") else "trace"
+        who = score.get("author") or score.get("scorer") or score["source"]
+        line = f"{score_value(score)}  ({where}, {score['source']}: {who})"
+        if score.get("comment"):
+            line += f"  {_cut(score['comment'], 120)}"
+        grid.add_row(f"score {score['name']}", Text(line))
+    return grid

@@ -155,6 +155,14 @@ def list_command(
     search: Annotated[
         str | None, typer.Option(help="Text in span names and messages (case-insensitive).")
     ] = None,
+    score: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="FILTER",
+            help="A score: NAME (has one), !NAME (has none), NAME>=4, NAME=label; "
+            "repeatable (AND).",
+        ),
+    ] = None,
     sort: Annotated[
         str, typer.Option(help="start (newest first), duration or cost (largest first).")
     ] = "start",
@@ -169,7 +177,14 @@ def list_command(
         if minimum is not None and minimum < 0:
             fail(f"{option}: expected 0 or more (got {minimum:g})")
     now = time.time_ns()
-    from tracing import TraceFilter, list_traces, trace_json
+    from tracing import TraceFilter, list_traces, parse_score_filter, scored_traces
+
+    conditions = []
+    for text in score or []:
+        try:
+            conditions.append(parse_score_filter(text))
+        except ValueError as error:
+            fail(f"--score: {error} (got {text!r})")
 
     where = TraceFilter(
         start_after_ns=parse_time(since, "--since", now) if since else None,
@@ -189,6 +204,7 @@ def list_command(
         tag=tag,
         attributes=_attributes(attr or []),
         text=search,
+        scores=conditions,
     )
     with _open_store(config) as store:
         if store is None:
@@ -201,8 +217,10 @@ def list_command(
                 rows, next_cursor = list_traces(
                     store, where, sort=cast(Any, sort), limit=limit, cursor=cursor
                 )
+                if as_json:
+                    data = scored_traces(store.engine, rows)
     if as_json:
-        _print_json({"data": [trace_json(r) for r in rows], "next_cursor": next_cursor})
+        _print_json({"data": data if store is not None else [], "next_cursor": next_cursor})
         return
     if store is None:
         return
@@ -226,27 +244,30 @@ def show_command(
     wanted = trace_id.strip().lower()
     if len(wanted) != 32 or any(c not in "0123456789abcdef" for c in wanted):
         fail(f"TRACE_ID: expected 32 hexadecimal digits (got {trace_id!r})")
-    from tracing import span_json, trace_json
+    from tracing import scored_trace, span_json
 
     with _open_store(config) as store:
         if store is None:
             fail(f"no trace {wanted}: {NO_TRACES}", EXIT_NOT_FOUND)
         with _reading():
             summary, spans, complete = _fetch(store, wanted, None if as_json else SHOW_LIMIT)
+            shown = scored_trace(store.engine, summary) if summary is not None else {}
     if summary is None:
         fail(f"no trace {wanted}", EXIT_NOT_FOUND)
     if as_json:
         _print_json(
             {
-                "trace": trace_json(summary),
+                "trace": shown,
                 "spans": [span_json(s) for s in spans],
                 "next_cursor": None,
             }
         )
         return
-    from ._cli_render import span_tree, trace_summary
+    from ._cli_render import score_lines, span_tree, trace_summary
 
     out.print(trace_summary(summary))
+    if shown["scores"]:
+        out.print(score_lines(shown["scores"]), highlight=False)
     out.print(span_tree(summary, spans))
     if not complete:
         out.print(

@@ -3,6 +3,8 @@
 ``TracePipeline(TraceStore(engine))`` is the write path: give ``pipeline.head`` to a
 TracerProvider, and spans received over OTLP (``OtlpReceiver``) enter the same way;
 ``SpanMetrics`` derives Prometheus metrics from the gateway's spans on that path.
+``ScoreStore`` keeps scores on traces, spans, sessions and eval rows (``score_api`` serves
+them).
 
 Names load on first use: a process that needs only the store (the trace writer process)
 does not import the web framework, protobuf or the normalizers.
@@ -37,12 +39,41 @@ if TYPE_CHECKING:
     )
     from ._records import SpanRecord, TraceRecord
     from ._retention import RetentionTask, count_older_than, delete_older_than
+    from ._score_filters import ScoreCondition, parse_score_filter
+    from ._score_types import NewScore, ScoreConfig, ScoreQuery, score_json
+    from ._scores import ScoreStore, scored_trace, scored_traces
+    from ._scores_api import Caller, score_api
     from ._shapes import span_json, trace_json
     from ._store import TraceStore
     from ._tracer import LeanTracerProvider
     from ._writer import ProcessWriter, StoreWriteError
+    from .errors import (
+        InvalidScoreError,
+        ScoreError,
+        ScoreForbiddenError,
+        ScoreNotFoundError,
+        ScoreTargetNotFound,
+        TracingError,
+    )
 
 _MODULES = {
+    "Caller": "._scores_api",
+    "score_api": "._scores_api",
+    "ScoreCondition": "._score_filters",
+    "parse_score_filter": "._score_filters",
+    "scored_trace": "._scores",
+    "scored_traces": "._scores",
+    "NewScore": "._score_types",
+    "ScoreConfig": "._score_types",
+    "ScoreQuery": "._score_types",
+    "ScoreStore": "._scores",
+    "score_json": "._score_types",
+    "InvalidScoreError": ".errors",
+    "ScoreError": ".errors",
+    "ScoreForbiddenError": ".errors",
+    "ScoreNotFoundError": ".errors",
+    "ScoreTargetNotFound": ".errors",
+    "TracingError": ".errors",
     "ApiError": "._api",
     "ContentPolicyProcessor": "._pipeline",
     "LeanTracerProvider": "._tracer",
@@ -86,8 +117,11 @@ _MODULES = {
 __all__ = [
     "SPAN_KINDS",
     "ApiError",
+    "Caller",
     "ContentPolicyProcessor",
+    "InvalidScoreError",
     "LeanTracerProvider",
+    "NewScore",
     "Normalized",
     "OtlpReceiver",
     "PipelineCollector",
@@ -96,6 +130,14 @@ __all__ = [
     "QueryError",
     "QueueProcessor",
     "RetentionTask",
+    "ScoreCondition",
+    "ScoreConfig",
+    "ScoreError",
+    "ScoreForbiddenError",
+    "ScoreNotFoundError",
+    "ScoreQuery",
+    "ScoreStore",
+    "ScoreTargetNotFound",
     "SpanMetrics",
     "SpanRecord",
     "StoreExporter",
@@ -105,6 +147,7 @@ __all__ = [
     "TraceRecord",
     "TraceStore",
     "TracingConfig",
+    "TracingError",
     "backfill_indexes",
     "bundled_prices",
     "count_older_than",
@@ -116,7 +159,12 @@ __all__ = [
     "list_traces",
     "load_price_map",
     "normalize",
+    "parse_score_filter",
     "project_filter",
+    "score_api",
+    "score_json",
+    "scored_trace",
+    "scored_traces",
     "span_json",
     "token_cost",
     "trace_api",

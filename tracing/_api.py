@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
+from ._score_filters import parse_score_filter
+from ._scores import scored_trace, scored_traces
 from ._shapes import span_json, trace_json
 from ._store import TraceStore
 
@@ -136,6 +138,10 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
             list[str] | None, Query(description="KEY=VALUE on any span; repeatable")
         ] = None,
         q: Annotated[str | None, Query(description="text in span names and messages")] = None,
+        score: Annotated[
+            list[str] | None,
+            Query(description="NAME (has), !NAME (has not), NAME>=4, NAME=label; repeatable"),
+        ] = None,
         sort: Literal["start", "duration", "cost"] = "start",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
@@ -147,6 +153,12 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
             if not sep or not key_name:
                 raise ApiError(400, "expected KEY=VALUE", "attr")
             attributes.append((key_name, value))
+        conditions = []
+        for text in score or []:
+            try:
+                conditions.append(parse_score_filter(text))
+            except ValueError as error:
+                raise ApiError(400, f"score: {error}", "score") from None
         where = TraceFilter(
             start_after_ns=_time_ns(start, "start"),
             start_before_ns=_time_ns(end, "end"),
@@ -165,11 +177,13 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
             attributes=attributes,
             text=q,
             project=project,
+            scores=conditions,
         )
 
         def page() -> bytes:
             rows, next_cursor = list_traces(store, where, sort=sort, limit=limit, cursor=cursor)
-            return orjson.dumps({"data": [trace_json(r) for r in rows], "next_cursor": next_cursor})
+            data = scored_traces(store.engine, rows)
+            return orjson.dumps({"data": data, "next_cursor": next_cursor})
 
         try:
             return _json(await asyncio.to_thread(page))
@@ -199,7 +213,7 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
                 return None
             return orjson.dumps(
                 {
-                    "trace": trace_json(summary),
+                    "trace": scored_trace(store.engine, summary),
                     "spans": [span_json(s) for s in spans],
                     "next_cursor": next_cursor,
                 }

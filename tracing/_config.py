@@ -32,6 +32,13 @@ class TracingConfig(BaseModel):
         gt=0,
         description="how long an OTLP export waits for its spans to be committed before a 503",
     )
+    score_target_wait_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="how long a score for a trace or span not yet in the store waits for it "
+        "(spans are written in batches, so a trace just answered may arrive after its score) "
+        "before the answer is a 404",
+    )
     span_limits: SpanLimitsConfig = Field(
         default_factory=SpanLimitsConfig,
         description="what one span received over OTLP may hold, and when it may start",

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ._index import facet_candidates, facet_token
 from ._records import SPANS, TRACES
+from ._score_filters import ScoreCondition, score_condition
 from ._shapes import known_cost
 from ._store import TraceStore
 
@@ -77,6 +78,7 @@ class TraceFilter:
     attributes: list[tuple[str, str]] = field(default_factory=list)
     text: str | None = None
     project: str | None = None
+    scores: list[ScoreCondition] = field(default_factory=list)
 
 
 def _encode_cursor(values: list[Any]) -> str:
@@ -147,6 +149,8 @@ def _conditions(store: TraceStore, where: TraceFilter) -> list[Any]:
         found.append(_attribute_condition(store, key, value))
     if where.text:
         found.append(TRACES.c.trace_id.in_(_text_matches(store, where.text)))
+    for condition in where.scores:
+        found.append(score_condition(condition, where.project))
     return found
 
 

@@ -203,6 +203,7 @@ async def test_a_trace_and_its_spans(traffic: Traffic) -> None:
         "project": None,
         "ttft_ms": None,
         "tags": [],
+        "scores": [],
         "start_time": trace["start_time"],
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", trace["start_time"])

@@ -1,0 +1,475 @@
+"""Scores and score configs: written, corrected, listed and deleted through ``ScoreStore``.
+
+A score targets a trace, a span, a session or an eval result row, and belongs to its target's
+project. A name a config defines is checked against it (type, range, categories); scores a
+person or an app writes (sources ``human`` and ``api``) must use a configured name, while
+scorers (``online``, ``eval``) name their own and are typed by their value.
+
+A correction supersedes, it never erases: a score may name the one it ``supersedes``, and a
+person's (or a rule's) new score on the same target and name supersedes their earlier one.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, column, delete, select, table, tuple_, update
+
+from ._records import SPANS, TRACES
+from ._score_records import SCORE_CONFIGS, SCORES
+from ._score_types import (
+    NewScore,
+    ScoreConfig,
+    ScoreQuery,
+    check_config,
+    check_meta,
+    config_of,
+    is_hex,
+    score_json,
+    typed,
+)
+from ._shapes import trace_json
+from .errors import (
+    InvalidScoreError,
+    ScoreForbiddenError,
+    ScoreNotFoundError,
+    ScoreTargetNotFound,
+)
+
+__all__ = ["ScoreStore", "scored_trace", "scored_traces"]
+
+
+def _encode_cursor(created_ns: int, score_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_ns, score_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created, score_id = values
+        if isinstance(created, int) and isinstance(score_id, str):
+            return created, score_id
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        pass
+    raise InvalidScoreError("not a cursor this API returned", "cursor")
+
+
+# The eval tables belong to ``evals``, which this package may not import: named, not modelled.
+_EVAL_RESULTS = table("eval_results", column("run_id"), column("row_index"))
+_EVAL_RUNS = table("eval_runs", column("id"), column("project"))
+
+
+class ScoreStore:
+    """Scores and score configs in the store (SQLite or PostgreSQL), through one engine."""
+
+    def __init__(self, engine: Engine, *, clock: Any = time.time_ns) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # -- configs --------------------------------------------------------------------------
+
+    def put_config(self, config: ScoreConfig) -> tuple[ScoreConfig, bool]:
+        """Create or update a project's config for a name; returns it and whether it is new.
+
+        A config's type cannot change once scores of its name exist in its project: they
+        would no longer read as what they were.
+        """
+        check_config(config)
+        key = config.project or ""
+        now = self.clock()
+        values = {
+            "data_type": config.data_type,
+            "min_value": config.min_value,
+            "max_value": config.max_value,
+            "categories": list(config.categories) if config.categories is not None else None,
+            "description": config.description,
+            "archived": config.archived,
+            "updated_ns": now,
+        }
+        c = SCORE_CONFIGS.c
+        with self.engine.begin() as connection:
+            old = connection.execute(
+                select(SCORE_CONFIGS).where(c.project == key, c.name == config.name)
+            ).first()
+            if old is None:
+                connection.execute(
+                    SCORE_CONFIGS.insert().values(
+                        project=key, name=config.name, created_ns=now, **values
+                    )
+                )
+                return config, True
+            if old.data_type != config.data_type and self._has_scores(
+                connection, config.name, config.project
+            ):
+                raise InvalidScoreError(
+                    f"score {config.name!r} is {old.data_type} and has scores; "
+                    "archive it and create another name",
+                    "data_type",
+                )
+            connection.execute(
+                update(SCORE_CONFIGS)
+                .where(c.project == key, c.name == config.name)
+                .values(**values)
+            )
+        return config, False
+
+    def _has_scores(self, connection: Connection, name: str, project: str | None) -> bool:
+        s = SCORES.c
+        query = select(s.id).where(
+            s.name == name, s.project.is_(None) if project is None else (s.project == project)
+        )
+        return connection.execute(query.limit(1)).first() is not None
+
+    def configs(self, project: str | None, *, archived: bool = False) -> list[ScoreConfig]:
+        """The configs a project sees: its own, and those of no project it does not redefine."""
+        c = SCORE_CONFIGS.c
+        keys = ["", project] if project else [""]
+        query = select(SCORE_CONFIGS).where(c.project.in_(keys))
+        if not archived:
+            query = query.where(c.archived.is_(False))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(c.name, c.project)).all()
+        found: dict[str, ScoreConfig] = {}
+        for row in rows:  # '' sorts first: the project's own config replaces the shared one
+            found[row.name] = config_of(row)
+        return list(found.values())
+
+    def config(self, name: str, project: str | None) -> ScoreConfig | None:
+        """The config of ``name`` a project sees (archived ones included), or None."""
+        with self.engine.connect() as connection:
+            return self._config(connection, name, project)
+
+    def _config(self, connection: Connection, name: str, project: str | None) -> ScoreConfig | None:
+        c = SCORE_CONFIGS.c
+        keys = ["", project] if project else [""]
+        rows = connection.execute(
+            select(SCORE_CONFIGS).where(c.name == name, c.project.in_(keys))
+        ).all()
+        if not rows:
+            return None
+        return config_of(max(rows, key=lambda row: len(row.project)))
+
+    def archive_config(self, name: str, project: str | None) -> None:
+        """Archive a config: its scores stay; new ones by people and apps are refused."""
+        c = SCORE_CONFIGS.c
+        with self.engine.begin() as connection:
+            done = connection.execute(
+                update(SCORE_CONFIGS)
+                .where(c.project == (project or ""), c.name == name)
+                .values(archived=True, updated_ns=self.clock())
+            )
+        if done.rowcount == 0:
+            raise ScoreNotFoundError(f"no score config {name!r}", "name")
+
+    # -- scores ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        scores: Sequence[NewScore],
+        *,
+        project: str | None = None,
+        author: str | None = None,
+        batch: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Write scores, all or none; returns them as ``score_json`` shows them.
+
+        Args:
+            scores: the scores.
+            project: the caller's project when it is confined to one: targets of another
+                project are not found. None: any target; each score takes its target's.
+            author: the key writing them.
+            batch: name fields as ``scores[i].field`` in errors.
+
+        Raises:
+            InvalidScoreError: a wrong name, type, value, target or source.
+            ScoreTargetNotFound: a target that does not exist (in ``project``).
+        """
+        now = self.clock()
+        rows: list[dict[str, Any]] = []
+        with self.engine.begin() as connection:
+            configs: dict[tuple[str, str | None], ScoreConfig | None] = {}
+            for index, score in enumerate(scores):
+                where = f"scores[{index}]." if batch else ""
+                target, values = self._target(connection, score, project, where)
+                owner = values["project"]
+                if (score.name, owner) not in configs:
+                    configs[score.name, owner] = self._config(connection, score.name, owner)
+                config = configs[score.name, owner]
+                check_meta(score, config, where)
+                kind, number, label = typed(score, config, where)
+                row = {
+                    "id": uuid.uuid4().hex,
+                    "target": target,
+                    "name": score.name,
+                    "data_type": kind,
+                    "value": number,
+                    "label": label,
+                    "comment": score.comment,
+                    "source": score.source,
+                    "author": author,
+                    "user_id": score.user_id,
+                    "scorer": score.scorer,
+                    "error": score.error,
+                    "metadata": score.metadata or {},
+                    "created_ns": now + index,  # keeps a batch's order in listings
+                    "supersedes": None,
+                    "superseded_by": None,
+                    **values,
+                }
+                row["supersedes"] = self._supersede(connection, row, score.supersedes, where)
+                connection.execute(SCORES.insert().values(**row))
+                rows.append(row)
+        return [score_json(row) for row in rows]
+
+    def _target(
+        self, connection: Connection, score: NewScore, project: str | None, where: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The target's kind and the score's target columns with its project, or raise."""
+        named = [
+            n
+            for n, v in (
+                ("trace_id", score.trace_id),
+                ("session_id", score.session_id),
+                ("run_id", score.run_id),
+            )
+            if v is not None
+        ]
+        if len(named) != 1:
+            raise InvalidScoreError(
+                "name exactly one target: trace_id (and span_id), session_id, or run_id "
+                "(and row_index)",
+                f"{where}{named[1] if len(named) > 1 else 'trace_id'}",
+            )
+        values: dict[str, Any] = {
+            "trace_id": None,
+            "span_id": None,
+            "session_id": None,
+            "run_id": None,
+            "row_index": None,
+        }
+        if score.span_id is not None and score.trace_id is None:
+            raise InvalidScoreError("a span is named with its trace_id", f"{where}trace_id")
+        if score.row_index is not None and score.run_id is None:
+            raise InvalidScoreError("an eval row is named with its run_id", f"{where}run_id")
+        found: Any
+        if score.trace_id is not None:
+            trace_id = score.trace_id.lower()
+            if not is_hex(trace_id, 32):
+                raise InvalidScoreError("expected 32 hexadecimal characters", f"{where}trace_id")
+            values["trace_id"] = trace_id
+            if score.span_id is None:
+                kind = "trace"
+                found = connection.execute(
+                    select(TRACES.c.project).where(TRACES.c.trace_id == trace_id)
+                ).first()
+                missing = f"no trace {trace_id}"
+            else:
+                span_id = score.span_id.lower()
+                if not is_hex(span_id, 16):
+                    raise InvalidScoreError("expected 16 hexadecimal characters", f"{where}span_id")
+                values["span_id"] = span_id
+                kind = "span"
+                found = connection.execute(
+                    select(SPANS.c.project).where(
+                        SPANS.c.trace_id == trace_id, SPANS.c.span_id == span_id
+                    )
+                ).first()
+                missing = f"no span {span_id} in trace {trace_id}"
+            field_name = "trace_id" if kind == "trace" else "span_id"
+        elif score.session_id is not None:
+            kind, field_name = "session", "session_id"
+            values["session_id"] = score.session_id
+            query = select(TRACES.c.project).where(TRACES.c.session_id == score.session_id)
+            if project is not None:
+                query = query.where(TRACES.c.project == project)
+            found = connection.execute(query.limit(1)).first()
+            missing = f"no session {score.session_id}"
+        else:
+            kind, field_name = "eval_row", "run_id"
+            if score.row_index is None:
+                raise InvalidScoreError(
+                    "an eval row is named by run_id and row_index", f"{where}row_index"
+                )
+            values["run_id"], values["row_index"] = score.run_id, score.row_index
+            found = connection.execute(
+                select(_EVAL_RUNS.c.project)
+                .select_from(
+                    _EVAL_RESULTS.join(_EVAL_RUNS, _EVAL_RUNS.c.id == _EVAL_RESULTS.c.run_id)
+                )
+                .where(
+                    _EVAL_RESULTS.c.run_id == score.run_id,
+                    _EVAL_RESULTS.c.row_index == score.row_index,
+                )
+                .limit(1)
+            ).first()
+            missing = f"no row {score.row_index} in eval run {score.run_id}"
+        if found is None or (project is not None and found[0] != project):
+            raise ScoreTargetNotFound(missing, f"{where}{field_name}")
+        values["project"] = found[0]
+        return kind, values
+
+    def _supersede(
+        self, connection: Connection, row: dict[str, Any], named: str | None, where: str
+    ) -> str | None:
+        """Mark the score this one corrects; returns its id (None: it corrects none).
+
+        The one corrected is ``named`` when given (same target and name required), else the
+        same author's current score of this name on this target (for a person), or the same
+        rule's (for an online rule) — scores from apps and evals accumulate.
+        """
+        s = SCORES.c
+        same_target = and_(
+            s.name == row["name"],
+            s.target == row["target"],
+            *(
+                s[name].is_(None) if row[name] is None else s[name] == row[name]
+                for name in ("trace_id", "span_id", "session_id", "run_id", "row_index")
+            ),
+        )
+        if named is not None:
+            old = connection.execute(
+                select(s.id, s.superseded_by).where(s.id == named, same_target)
+            ).first()
+            if old is None:
+                raise InvalidScoreError(
+                    "no score of this name on this target to correct", f"{where}supersedes"
+                )
+            if old.superseded_by is not None:
+                raise InvalidScoreError(
+                    f"score {named} was already corrected by {old.superseded_by}",
+                    f"{where}supersedes",
+                )
+            old_id: str | None = old.id
+        elif row["source"] == "human" and row["author"] is not None:
+            old_id = connection.execute(
+                select(s.id).where(
+                    same_target,
+                    s.source == "human",
+                    s.author == row["author"],
+                    s.superseded_by.is_(None),
+                )
+            ).scalar()
+        elif row["source"] == "online" and row["scorer"] is not None:
+            old_id = connection.execute(
+                select(s.id).where(
+                    same_target,
+                    s.source == "online",
+                    s.scorer == row["scorer"],
+                    s.superseded_by.is_(None),
+                )
+            ).scalar()
+        else:
+            old_id = None
+        if old_id is not None:
+            connection.execute(update(SCORES).where(s.id == old_id).values(superseded_by=row["id"]))
+        return old_id
+
+    def get(self, score_id: str, *, project: str | None = None) -> dict[str, Any]:
+        """One score (superseded or not); ScoreNotFoundError when not (in ``project``)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(SCORES).where(SCORES.c.id == score_id)).first()
+        if row is None or (project is not None and row.project != project):
+            raise ScoreNotFoundError(f"no score {score_id}", "score_id")
+        return score_json(dict(row._mapping))
+
+    def find(
+        self, query: ScoreQuery, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of scores, newest first, and the next page's cursor."""
+        if not 1 <= limit <= 10_000:
+            raise InvalidScoreError("expected 1 to 10000", "limit")
+        s = SCORES.c
+        conditions: list[Any] = []
+        for column_name, value in (
+            ("project", query.project),
+            ("trace_id", query.trace_id.lower() if query.trace_id else None),
+            ("span_id", query.span_id.lower() if query.span_id else None),
+            ("session_id", query.session_id),
+            ("run_id", query.run_id),
+            ("name", query.name),
+            ("source", query.source),
+            ("author", query.author),
+            ("scorer", query.scorer),
+            ("label", query.label),
+        ):
+            if value is not None:
+                conditions.append(s[column_name] == value)
+        if query.min_value is not None:
+            conditions.append(s.value >= query.min_value)
+        if query.max_value is not None:
+            conditions.append(s.value <= query.max_value)
+        if query.since_ns is not None:
+            conditions.append(s.created_ns >= query.since_ns)
+        if query.until_ns is not None:
+            conditions.append(s.created_ns < query.until_ns)
+        if not query.history:
+            conditions.append(s.superseded_by.is_(None))
+        statement = select(SCORES).where(*conditions)
+        if cursor:
+            created, score_id = _decode_cursor(cursor)
+            statement = statement.where(tuple_(s.created_ns, s.id) < tuple_(created, score_id))
+        statement = statement.order_by(s.created_ns.desc(), s.id.desc()).limit(limit + 1)
+        with self.engine.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(statement)]
+        after = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            after = _encode_cursor(rows[-1]["created_ns"], rows[-1]["id"])
+        return [score_json(row) for row in rows], after
+
+    def for_traces(
+        self, trace_ids: Iterable[str], *, spans: bool = True
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The current scores of these traces (and of their spans), by trace id."""
+        ids = list(trace_ids)
+        found: dict[str, list[dict[str, Any]]] = {trace_id: [] for trace_id in ids}
+        if not ids:
+            return found
+        s = SCORES.c
+        statement = select(SCORES).where(s.trace_id.in_(ids), s.superseded_by.is_(None))
+        if not spans:
+            statement = statement.where(s.span_id.is_(None))
+        with self.engine.connect() as connection:
+            for row in connection.execute(statement.order_by(s.created_ns)):
+                found[row.trace_id].append(score_json(dict(row._mapping)))
+        return found
+
+    def delete(
+        self, score_id: str, *, author: str | None, admin: bool, project: str | None
+    ) -> None:
+        """Delete a score (its author or an admin); the score it corrected is current again."""
+        s = SCORES.c
+        with self.engine.begin() as connection:
+            row = connection.execute(select(s.author, s.project).where(s.id == score_id)).first()
+            if row is None or (project is not None and row.project != project):
+                raise ScoreNotFoundError(f"no score {score_id}", "score_id")
+            if not admin and (author is None or row.author != author):
+                raise ScoreForbiddenError("only its author or an admin may delete a score")
+            connection.execute(
+                update(SCORES).where(s.superseded_by == score_id).values(superseded_by=None)
+            )
+            connection.execute(delete(SCORES).where(s.id == score_id))
+
+
+_BRIEF = ("id", "name", "data_type", "value", "source", "span_id")
+
+
+def scored_traces(engine: Engine, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trace summaries as the trace list shows them: each with its current scores, in brief
+    (those of its spans included)."""
+    found = ScoreStore(engine).for_traces(row["trace_id"] for row in rows)
+    return [
+        trace_json(row) | {"scores": [{k: s[k] for k in _BRIEF} for s in found[row["trace_id"]]]}
+        for row in rows
+    ]
+
+
+def scored_trace(engine: Engine, summary: dict[str, Any]) -> dict[str, Any]:
+    """A trace's summary as its detail shows it: with its current scores and their spans'."""
+    trace_id = summary["trace_id"]
+    return trace_json(summary) | {"scores": ScoreStore(engine).for_traces([trace_id])[trace_id]}
