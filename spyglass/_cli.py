@@ -17,6 +17,7 @@ from ._cli_common import ConfigOption, err, fail, load, out, safe
 from ._cli_eval import eval_app
 from ._cli_keys import keys_app
 from ._cli_prompts import prompts_app
+from ._cli_scores import scores_app
 from ._cli_traces import traces_app
 from ._version import __version__
 
@@ -31,6 +32,7 @@ db_app = typer.Typer(help="Manage the store's schema (migrations).", no_args_is_
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
 app.add_typer(traces_app, name="traces")
+app.add_typer(scores_app, name="scores")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 

@@ -250,3 +250,54 @@ def score_lines(scores: list[Row]) -> Table:
             line += f"  {_cut(score['comment'], 120)}"
         grid.add_row(f"score {score['name']}", Text(line))
     return grid
+
+
+def score_table(scores: list[Row]) -> Table:
+    """Scores, one a row: when, target, name, value, source and who, comment."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("written", "target", "name", "value", "source", "by", "comment"):
+        table.add_column(column, overflow="fold" if column == "comment" else "ellipsis")
+    for score in scores:
+        if score.get("span_id"):
+            target = f"span {score['trace_id']}/{score['span_id']}"
+        elif score.get("trace_id"):
+            target = f"trace {score['trace_id']}"
+        elif score.get("session_id"):
+            target = f"session {score['session_id']}"
+        else:
+            target = f"eval {score['run_id']}#{score['row_index']}"
+        table.add_row(
+            local_time(score["created_ns"]),
+            target,
+            score["name"],
+            score_value(score),
+            score["source"],
+            score.get("author") or score.get("scorer") or "",
+            _cut(score.get("comment") or "", 120),
+        )
+    return table
+
+
+def config_table(configs: list[Row]) -> Table:
+    """Score configs, one a row: name, type, range or categories, description."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("name", "type", "values", "project", "description"):
+        table.add_column(column)
+    for config in configs:
+        if config["data_type"] == "categorical":
+            values = ", ".join(config["categories"] or [])
+        elif config["data_type"] == "boolean":
+            values = "true, false"
+        else:
+            low, high = config["min_value"], config["max_value"]
+            values = f"{'' if low is None else f'{low:g}'} to {'' if high is None else f'{high:g}'}"
+            values = "any number" if low is None and high is None else values
+        name = config["name"] + (" (archived)" if config.get("archived") else "")
+        table.add_row(
+            name,
+            config["data_type"],
+            values,
+            config.get("project") or "",
+            config.get("description") or "",
+        )
+    return table
