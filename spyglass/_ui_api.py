@@ -24,6 +24,7 @@ from tracing import (
     TraceRecord,
     TraceStore,
     project_filter,
+    score_facets,
     span_json,
     trace_json,
 )
@@ -92,6 +93,7 @@ def facet_counts(
                 query = query.where(TRACES.c.project == project)
             query = query.group_by(column).order_by(count.desc(), column).limit(top)
             facets[name] = [dict(row._mapping) for row in connection.execute(query)]
+    facets["score"] = score_facets(store.engine, start_ns, top, project)
     return facets
 
 

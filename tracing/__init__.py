@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ._retention import RetentionTask, count_older_than, delete_older_than
     from ._score_filters import ScoreCondition, parse_score_filter
     from ._score_types import NewScore, ScoreConfig, ScoreQuery, score_json
-    from ._scores import ScoreStore, scored_trace, scored_traces
+    from ._scores import ScoreStore, score_facets, scored_trace, scored_traces
     from ._scores_api import Caller, score_api
     from ._shapes import span_json, trace_json
     from ._store import TraceStore
@@ -62,6 +62,7 @@ _MODULES = {
     "ScoreCondition": "._score_filters",
     "parse_score_filter": "._score_filters",
     "scored_trace": "._scores",
+    "score_facets": "._scores",
     "scored_traces": "._scores",
     "NewScore": "._score_types",
     "ScoreConfig": "._score_types",
@@ -162,6 +163,7 @@ __all__ = [
     "parse_score_filter",
     "project_filter",
     "score_api",
+    "score_facets",
     "score_json",
     "scored_trace",
     "scored_traces",

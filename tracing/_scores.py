@@ -18,7 +18,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, column, delete, select, table, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    column,
+    delete,
+    func,
+    select,
+    table,
+    tuple_,
+    update,
+)
 
 from ._records import SPANS, TRACES
 from ._score_records import SCORE_CONFIGS, SCORES
@@ -41,7 +52,7 @@ from .errors import (
     ScoreTargetNotFound,
 )
 
-__all__ = ["ScoreStore", "scored_trace", "scored_traces"]
+__all__ = ["ScoreStore", "score_facets", "scored_trace", "scored_traces"]
 
 
 def _encode_cursor(created_ns: int, score_id: str) -> str:
@@ -473,3 +484,25 @@ def scored_trace(engine: Engine, summary: dict[str, Any]) -> dict[str, Any]:
     """A trace's summary as its detail shows it: with its current scores and their spans'."""
     trace_id = summary["trace_id"]
     return trace_json(summary) | {"scores": ScoreStore(engine).for_traces([trace_id])[trace_id]}
+
+
+def score_facets(
+    engine: Engine, start_ns: int | None, top: int, project: str | None = None
+) -> list[dict[str, Any]]:
+    """The score names most traces since ``start_ns`` have (on them or their spans), with
+    how many traces have each: the trace list's "Scores" facet."""
+    s = SCORES.c
+    traces = func.count(s.trace_id.distinct()).label("count")
+    query = select(s.name.label("value"), traces).where(
+        s.superseded_by.is_(None),
+        s.trace_id.is_not(None),
+        (s.value.is_not(None)) | (s.label.is_not(None)),
+    )
+    if start_ns is not None:
+        started = select(TRACES.c.trace_id).where(TRACES.c.start_ns >= start_ns)
+        query = query.where(s.trace_id.in_(started))
+    if project is not None:
+        query = query.where(s.project == project)
+    query = query.group_by(s.name).order_by(traces.desc(), s.name).limit(top)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]

@@ -7,6 +7,7 @@ import { copyButton, h, mount } from "./dom.js";
 import { fmtCallsCost, fmtCost, fmtFullTime, fmtInt, fmtMs, fmtTokens } from "./format.js";
 import { jsonBlock, longText, renderContent } from "./chat.js";
 import { setKeyHandler } from "./keys.js";
+import { annotator } from "./annotate.js";
 
 const ROW = 26;
 // Span kinds as their badges spell them: short, but still words.
@@ -90,7 +91,10 @@ export async function render(root, ctx) {
   const scroller = h("div", { class: "tree-scroll", tabindex: "0", dataset: { tree: "" }, "aria-label": "Span tree" });
   const spacer = h("div", { class: "tree-spacer" });
   scroller.appendChild(spacer);
-  const detail = h("div", { class: "pane-body", dataset: { detail: "" } });
+  const detail = h("div", { dataset: { detail: "" } });
+  const traceScores = annotator({ target: { trace_id: traceId }, project: trace.project, label: "this trace", shortcuts: true });
+  traceScores.node.classList.add("detail");
+  traceScores.refresh().catch(() => {});
   const countLabel = h("span");
 
   function caretFor(i) {
@@ -207,6 +211,7 @@ export async function render(root, ctx) {
   });
 
   setKeyHandler((event) => {
+    if (traceScores.key(event)) return true;
     const position = rows.indexOf(selected);
     if (event.key === "j" || event.key === "ArrowDown") select(rows[Math.min(rows.length - 1, position + 1)] ?? rows[0]);
     else if (event.key === "k" || event.key === "ArrowUp") select(rows[Math.max(0, position - 1)] ?? rows[0]);
@@ -270,6 +275,9 @@ export async function render(root, ctx) {
             h("td", null, spans.model[c] || "—"), h("td", null, h("span", { class: `badge ${spans.status[c] === "error" ? "error" : "ok"}` }, spans.status[c])),
             h("td", { class: "num" }, fmtMs(spans.duration_ms[c]))))))));
     }
+    const spanScores = annotator({ target: { trace_id: traceId, span_id: span.span_id }, project: trace.project, label: "this span" });
+    spanScores.refresh().catch(() => {});
+    sections.push(spanScores.node);
     const tabs = [["Messages", chat], ["Attributes", attributes.length ? h("dl", { class: "kv", dataset: { section: "attributes" } },
       attributes.map(([k, v]) => [h("dt", null, k), h("dd", null, typeof v === "string" && !/^[[{]/.test(v.trim()) ? longText(v) : jsonBlock(v))])) : null],
     ["Events", events.length ? h("div", { class: "chat", dataset: { section: "events" } }, events.map((e) => h("div", { class: "msg" },
@@ -318,7 +326,8 @@ export async function render(root, ctx) {
           h("button", { type: "button", class: "ghost", on: { click: () => expandAll(false) } }, "Collapse")),
         h("div", { class: "tree-cols pane-head" }, h("span", null, "Span"), h("div", { class: "ruler" }, ticks)),
         scroller),
-      h("section", { class: "pane", "aria-label": "Selected span" }, h("div", { class: "pane-head" }, "Span detail"), detail)));
+      h("section", { class: "pane", "aria-label": "Selected span" }, h("div", { class: "pane-head" }, "Trace scores and span detail"),
+        h("div", { class: "pane-body" }, traceScores.node, detail))));
   countLabel.parentElement.querySelector(".spacer").style.flex = "1";
   root.dataset.loadMs = String(Math.round(performance.now() - started));
 

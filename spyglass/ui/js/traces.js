@@ -5,24 +5,27 @@ import { api } from "./api.js";
 import { copyButton, h, mount } from "./dom.js";
 import { fmtAgo, fmtCallsCost, fmtFullTime, fmtInt, fmtMs, fmtTime, fmtTokens } from "./format.js";
 import { listNav } from "./keys.js";
+import { scoreBadge } from "./annotate.js";
 
 // The list API's filters the query bar accepts as key:value.
-const KEYS = ["status", "model", "provider", "name", "session", "user", "key", "prompt", "service", "tag", "min_duration_ms", "min_cost", "attr"];
+const KEYS = ["status", "model", "provider", "name", "session", "user", "key", "prompt", "service", "tag", "min_duration_ms", "min_cost", "attr", "score"];
+// Filters that may repeat (all must hold): attr:key=value, score:helpful>=4.
+const REPEATED = ["attr", "score"];
 const RANGES = { "15m": 900, "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000, all: null };
-const FACETS = [["status", "Status"], ["model", "Model"], ["provider", "Provider"], ["prompt", "Prompt version"], ["session", "Session"], ["user", "User"]];
+const FACETS = [["status", "Status"], ["score", "Scores"], ["model", "Model"], ["provider", "Provider"], ["prompt", "Prompt version"], ["session", "Session"], ["user", "User"]];
 const POLL_MS = 4000;
 const PAGE = 50;
 
 /** The query bar's text as filters: `model:gpt-4o status:error "some words"`. */
 export function parseQuery(text) {
-  const filters = { attr: [] };
+  const filters = { attr: [], score: [] };
   const words = [];
   const tokens = text.match(/(?:[^\s"]+:)?"[^"]*"|\S+/g) || [];
   for (const token of tokens) {
     const match = token.match(/^([a-z_]+):(.*)$/);
     const value = (v) => v.replace(/^"(.*)"$/, "$1");
     if (match && KEYS.includes(match[1]) && match[2] !== "") {
-      if (match[1] === "attr") filters.attr.push(value(match[2]));
+      if (REPEATED.includes(match[1])) filters[match[1]].push(value(match[2]));
       else filters[match[1]] = value(match[2]);
     } else {
       words.push(value(token));
@@ -39,7 +42,7 @@ function quote(v) {
 export function formatQuery(filters) {
   const parts = [];
   for (const key of KEYS) {
-    if (key === "attr") (filters.attr || []).forEach((v) => parts.push(`attr:${quote(v)}`));
+    if (REPEATED.includes(key)) (filters[key] || []).forEach((v) => parts.push(`${key}:${quote(v)}`));
     else if (filters[key]) parts.push(`${key}:${quote(filters[key])}`);
   }
   if (filters.q) parts.push(filters.q);
@@ -49,8 +52,8 @@ export function formatQuery(filters) {
 const FACET_SHOWN = 6;
 
 function fromUrl(query) {
-  const filters = { attr: query.getAll("attr") };
-  for (const key of [...KEYS, "q"]) if (key !== "attr" && query.get(key)) filters[key] = query.get(key);
+  const filters = { attr: query.getAll("attr"), score: query.getAll("score") };
+  for (const key of [...KEYS, "q"]) if (!REPEATED.includes(key) && query.get(key)) filters[key] = query.get(key);
   const custom = query.get("range") === "custom";
   return {
     filters,
@@ -90,6 +93,7 @@ function traceRow(trace) {
     h("td", { class: "ellipsis mono" }, trace.session_id
       ? h("a", { href: `/sessions/${encodeURIComponent(trace.session_id)}` }, trace.session_id) : h("span", { class: "faint" }, "—")),
     h("td", { class: "ellipsis" }, trace.user_id || h("span", { class: "faint" }, "—")),
+    h("td", { class: "ellipsis scores" }, (trace.scores || []).map(scoreBadge)),
     h("td", { class: "num faint" }, fmtInt(trace.span_count)));
 }
 
@@ -128,7 +132,7 @@ export async function render(root, ctx) {
   let timer = null;
   let live = true;
 
-  const input = h("input", { type: "search", value: formatQuery(state.filters), placeholder: "model:gpt-4o status:error prompt:greeter/3 attr:key=value  free text…", "aria-label": "Query", dataset: { search: "" }, spellcheck: false });
+  const input = h("input", { type: "search", value: formatQuery(state.filters), placeholder: "model:gpt-4o status:error score:helpful>=4 attr:key=value  free text…", "aria-label": "Query", dataset: { search: "" }, spellcheck: false });
   const rangeSelect = h("select", { "aria-label": "Time range" }, [...Object.keys(RANGES).map((r) => h("option", { value: r, selected: r === state.range }, r === "all" ? "All time" : `Last ${r}`)),
     h("option", { value: "custom", selected: state.range === "custom" }, "Custom…")]);
   const fromInput = h("input", { type: "datetime-local", "aria-label": "From", value: state.from, hidden: state.range !== "custom" });
@@ -136,11 +140,11 @@ export async function render(root, ctx) {
   const sortSelect = h("select", { "aria-label": "Sort" }, [["start", "Newest"], ["duration", "Slowest"], ["cost", "Costliest"]].map(([v, t]) => h("option", { value: v, selected: v === state.sort }, t)));
   const liveToggle = h("button", { type: "button", class: "ghost live on", title: "New traces appear as they arrive" }, h("span", { class: "pulse" }), "Live");
   const tbody = h("tbody");
-  const widths = [150, null, 64, 80, 104, 76, 140, 120, 100, 58];
+  const widths = [150, null, 64, 80, 104, 76, 140, 120, 100, 150, 58];
   const table = h("table", { class: "grid fixed", dataset: { list: "traces" } },
     h("colgroup", null, widths.map((w) => { const col = h("col"); if (w) col.style.width = `${w}px`; return col; })),
-    h("thead", null, h("tr", null, ["Time", "Name", "Status", "Duration", "Tokens", "Cost", "Model", "Session", "User", "Spans"].map((c, i) =>
-      h("th", { class: i >= 3 && i <= 5 || i === 9 ? "num" : null }, c)))), tbody);
+    h("thead", null, h("tr", null, ["Time", "Name", "Status", "Duration", "Tokens", "Cost", "Model", "Session", "User", "Scores", "Spans"].map((c, i) =>
+      h("th", { class: i >= 3 && i <= 5 || i === 10 ? "num" : null }, c)))), tbody);
   const foot = h("div", { class: "list-foot" });
   const facetBox = h("aside", { class: "facets", "aria-label": "Facets" });
   const chips = h("div", { class: "chips" });
@@ -156,7 +160,12 @@ export async function render(root, ctx) {
   }
 
   function setFilter(key, value) {
-    if (state.filters[key] === value) delete state.filters[key];
+    if (REPEATED.includes(key)) {
+      const list = state.filters[key] ||= [];
+      const at = list.indexOf(value);
+      if (at >= 0) list.splice(at, 1);
+      else list.push(value);
+    } else if (state.filters[key] === value) delete state.filters[key];
     else state.filters[key] = value;
     apply();
   }
@@ -164,7 +173,7 @@ export async function render(root, ctx) {
   function renderChips() {
     const entries = [];
     for (const key of KEYS) {
-      if (key === "attr") (state.filters.attr || []).forEach((v, i) => entries.push([`attr:${v}`, () => { state.filters.attr.splice(i, 1); apply(); }]));
+      if (REPEATED.includes(key)) (state.filters[key] || []).forEach((v, i) => entries.push([`${key}:${v}`, () => { state.filters[key].splice(i, 1); apply(); }]));
       else if (state.filters[key]) entries.push([`${key}:${state.filters[key]}`, () => { delete state.filters[key]; apply(); }]);
     }
     if (state.filters.q) entries.push([`"${state.filters.q}"`, () => { delete state.filters.q; apply(); }]);
@@ -178,11 +187,12 @@ export async function render(root, ctx) {
       if (!current(started)) return;
       mount(facetBox, FACETS.map(([key, title]) => {
         const values = facets[key] || [];
-        const active = state.filters[key];
+        const on = (value) => (REPEATED.includes(key) ? (state.filters[key] || []).includes(value) : state.filters[key] === value);
+        const active = REPEATED.includes(key) ? null : state.filters[key];
         if (active && !values.some((v) => v.value === active)) values.unshift({ value: active, count: null });
         if (!values.length) return null;
         // Most frequent first (the server's order); past the first few, a "more" button.
-        const items = values.map((v) => h("button", { type: "button", class: `facet-item${active === v.value ? " on" : ""}`, title: String(v.value), on: { click: () => setFilter(key, v.value) } },
+        const items = values.map((v) => h("button", { type: "button", class: `facet-item${on(v.value) ? " on" : ""}`, title: String(v.value), on: { click: () => setFilter(key, v.value) } },
           key === "status" ? h("span", { class: `dot ${v.value}` }) : null,
           h("span", { class: "v" }, v.value), h("span", { class: "c" }, v.count === null ? "" : fmtInt(v.count))));
         const hidden = items.slice(FACET_SHOWN);
@@ -238,11 +248,11 @@ export async function render(root, ctx) {
       const page = await api.get("/api/traces", listParams(state));
       if (!current(started)) return;
       cursor = page.next_cursor;
-      const filtered = Object.keys(state.filters).some((k) => (k === "attr" ? state.filters.attr.length : state.filters[k])) || state.range !== "all";
+      const filtered = Object.keys(state.filters).some((k) => (REPEATED.includes(k) ? state.filters[k].length : state.filters[k])) || state.range !== "all";
       if (!page.data.length) {
         mount(content, filtered
           ? h("div", { class: "empty", dataset: { empty: "filtered" } }, h("h2", null, "No traces match"), h("p", null, "Nothing matches these filters in this time range."),
-            h("button", { type: "button", on: { click: () => { state.filters = { attr: [] }; state.range = "all"; rangeSelect.value = "all"; apply(); } } }, "Clear filters"))
+            h("button", { type: "button", on: { click: () => { state.filters = { attr: [], score: [] }; state.range = "all"; rangeSelect.value = "all"; apply(); } } }, "Clear filters"))
           : await onboarding());
         mount(foot);
         return;

@@ -1,0 +1,164 @@
+"""Annotating traces in the browser, signed in with a project's key on a server with a master
+key: the trace page offers the project's score configs, the keyboard scores (4, n), a comment
+goes with a score, corrections replace the person's earlier score, and the trace list shows,
+facets and filters on the scores. A viewer sees the scores and cannot write them."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import Server
+
+from .conftest import MASTER_KEY, shot
+from .seed import XSS_IMG
+
+pytestmark = pytest.mark.slow
+
+
+def _admin(server: Server) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=10
+    )
+
+
+def _key(admin: httpx.Client, **fields: Any) -> dict[str, Any]:
+    made = admin.post("/api/keys", json=fields)
+    assert made.status_code == 201, made.text
+    body: dict[str, Any] = made.json()
+    return body
+
+
+def _sign_in(page: Any, server: Server, key: str, path: str) -> None:
+    page.goto(server.url + path)
+    form = page.locator("[data-signin]")
+    form.get_by_label("Key").fill(key)
+    form.get_by_role("button", name="Sign in").click()
+    # The trace page adds the selected span to its URL (?span=...).
+    expect(page).to_have_url(re.compile(re.escape(path) + r"(\?span=[0-9a-f]+)?$"))
+
+
+def _traced_call(server: Server, key: str, text: str) -> str:
+    """A chat call with ``key``; its trace id once the trace is in the store."""
+    headers = {"Authorization": f"Bearer {key}"}
+    answer = httpx.post(
+        server.url + "/v1/chat/completions",
+        json={"model": "echo", "messages": [{"role": "user", "content": text}]},
+        headers=headers,
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    trace_id = answer.headers["x-spyglass-trace-id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if httpx.get(f"{server.url}/api/traces/{trace_id}", headers=headers).status_code == 200:
+            return trace_id
+        time.sleep(0.1)
+    raise AssertionError(f"trace {trace_id} never arrived")
+
+
+def test_a_project_member_annotates_a_trace_with_the_keyboard(
+    page: Any, auth_server: Server
+) -> None:
+    project = "annotations-e2e"
+    with _admin(auth_server) as admin:
+        member = _key(admin, name="reviewer", project=project)
+        for config in (
+            {"name": "helpful", "data_type": "numeric", "min_value": 1, "max_value": 5},
+            {"name": "correct", "data_type": "boolean", "description": XSS_IMG},
+            {"name": "tone", "data_type": "categorical", "categories": ["kind", "curt"]},
+        ):
+            made = admin.post("/api/score-configs", params={"project": project}, json=config)
+            assert made.status_code == 201, made.text
+    scored = _traced_call(auth_server, member["key"], "What is the capital of France?")
+    other = _traced_call(auth_server, member["key"], "Another question")
+
+    _sign_in(page, auth_server, member["key"], f"/traces/{scored}")
+    panel = page.locator("[data-annotate=trace]")
+    expect(panel.locator("[data-config]")).to_have_count(3)
+    expect(panel).to_contain_text("No scores on this trace yet.")
+    # The keyboard: 4 scores the first numeric config, n the first boolean one.
+    page.locator(".tree-scroll").focus()
+    page.keyboard.press("4")
+    expect(panel.locator("[data-score-row=helpful]")).to_contain_text("helpful 4")
+    panel.get_by_label("Comment").fill("right city, too terse")
+    panel.get_by_label("Comment").press("Escape")
+    page.keyboard.press("n")
+    expect(panel.locator("[data-score-row=correct]")).to_contain_text("right city, too terse")
+    panel.locator("[data-choice='tone=curt']").click()
+    expect(panel.locator("[data-score-row=tone]")).to_contain_text("tone curt")
+    # Scoring again corrects: one helpful score, the new value, the old one kept as history.
+    panel.locator("[data-choice='helpful=5']").click()
+    expect(panel.locator("[data-score-row=helpful]")).to_have_count(1)
+    expect(panel.locator("[data-score-row=helpful]")).to_contain_text("helpful 5")
+    expect(panel.locator("[data-choice='helpful=5']")).to_have_class(re.compile(r"\bon\b"))
+    shot(page, "trace-annotated")
+
+    # A span is annotated in its own panel.
+    span_panel = page.locator("[data-annotate=span]")
+    span_panel.locator("[data-choice='tone=kind']").click()
+    expect(span_panel.locator("[data-score-row=tone]")).to_contain_text("tone kind")
+
+    with _admin(auth_server) as admin:
+        found = admin.get("/api/scores", params={"trace_id": scored}).json()["data"]
+        history = admin.get(
+            "/api/scores", params={"trace_id": scored, "name": "helpful", "history": "true"}
+        ).json()["data"]
+    by_name = {(s["name"], s["span_id"] is None): s for s in found}
+    assert by_name["helpful", True]["value"] == 5.0
+    assert by_name["correct", True]["value"] is False
+    assert by_name["correct", True]["comment"] == "right city, too terse"
+    assert all(s["source"] == "human" and s["author"] == member["id"] for s in found)
+    assert all(s["project"] == project for s in found)
+    assert [s["value"] for s in history] == [5.0, 4.0]
+
+    # The list: badges, a Scores facet, and a filter.
+    page.goto(f"{auth_server.url}/traces")
+    row = page.locator(f"tr[data-href='/traces/{scored}']")
+    expect(row.locator("[data-score=helpful]")).to_contain_text("helpful 5")
+    expect(page.locator(f"tr[data-href='/traces/{other}'] [data-score]")).to_have_count(0)
+    facet = page.locator("[data-facet=score]")
+    expect(facet).to_contain_text("helpful")
+    facet.get_by_role("button", name=re.compile("^helpful")).click()
+    expect(page).to_have_url(re.compile(r"score=helpful"))
+    expect(page.locator("[data-list=traces] tbody tr")).to_have_count(1)
+    search = page.locator("[data-search]")
+    search.fill("score:helpful<3")
+    search.press("Enter")
+    expect(page.locator("[data-empty=filtered]")).to_be_visible()
+    search.fill("score:!helpful")
+    search.press("Enter")
+    expect(page.locator("[data-list=traces] tbody tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-href='/traces/{other}']")).to_be_visible()
+
+
+def test_a_viewer_sees_scores_but_cannot_write_them(page: Any, auth_server: Server) -> None:
+    project = "viewers-e2e"
+    with _admin(auth_server) as admin:
+        member = _key(admin, project=project)
+        viewer = _key(admin, project=project, role="viewer")
+        admin.post(
+            "/api/score-configs",
+            params={"project": project},
+            json={"name": "thumbs", "data_type": "boolean"},
+        )
+    trace_id = _traced_call(auth_server, member["key"], "hello")
+    sent = httpx.post(
+        auth_server.url + "/api/scores",
+        json={"trace_id": trace_id, "name": "thumbs", "value": True, "comment": XSS_IMG},
+        headers={"Authorization": f"Bearer {member['key']}"},
+    )
+    assert sent.status_code == 201, sent.text
+    _sign_in(page, auth_server, viewer["key"], f"/traces/{trace_id}")
+    panel = page.locator("[data-annotate=trace]")
+    expect(panel.locator("[data-score-row=thumbs]")).to_contain_text("thumbs yes")
+    expect(panel.locator("[data-score-row=thumbs]")).to_contain_text(XSS_IMG)
+    expect(panel.locator("[data-config]")).to_have_count(0)
+    page.locator(".tree-scroll").focus()
+    page.keyboard.press("n")  # nothing happens for a viewer
+    expect(panel.locator("[data-score-row=thumbs]")).to_contain_text("thumbs yes")
