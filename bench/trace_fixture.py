@@ -469,7 +469,7 @@ class Generator:
 
 def fill(store: tk.Store, spans: int, big: int, batch_size: int = 5000) -> Facts:
     """Write the fixture into ``store`` (schema at head already); returns its facts."""
-    from sqlalchemy import create_engine, event, text
+    from sqlalchemy import create_engine, event
 
     from tracing import TraceStore
 
@@ -501,13 +501,7 @@ def fill(store: tk.Store, spans: int, big: int, batch_size: int = 5000) -> Facts
         facts.fill_seconds = time.monotonic() - started
         if written != facts.spans:
             raise RuntimeError(f"wrote {written} spans, generated {facts.spans}")
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE IF NOT EXISTS bench_fixture (meta TEXT NOT NULL)"))
-            conn.execute(text("DELETE FROM bench_fixture"))
-            conn.execute(
-                text("INSERT INTO bench_fixture (meta) VALUES (:m)"),
-                {"m": json.dumps(facts.__dict__)},
-            )
+        save_facts(engine, facts)
         with engine.connect() as conn:
             if store.kind == "sqlite":
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -519,6 +513,18 @@ def fill(store: tk.Store, spans: int, big: int, batch_size: int = 5000) -> Facts
     finally:
         engine.dispose()
     return facts
+
+
+def save_facts(engine: Any, facts: Facts) -> None:
+    """Keep the facts in the store (the ``bench_fixture`` table), replacing earlier ones."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_fixture (meta TEXT NOT NULL)"))
+        conn.execute(text("DELETE FROM bench_fixture"))
+        conn.execute(
+            text("INSERT INTO bench_fixture (meta) VALUES (:m)"), {"m": json.dumps(facts.__dict__)}
+        )
 
 
 def load_facts(store: tk.Store) -> Facts | None:

@@ -1,14 +1,16 @@
-"""Trace queries: latency of the trace API on a store of ~1M spans, and the server's memory.
+"""Trace queries: latency of the trace API on a store of ~1M spans and ~1M scores, and the
+server's memory.
 
     .venv/bin/python bench/trace_queries.py [--spans 1000000] [--reuse FILE] [--postgres]
         [--reuse-pg NAME] [--runs 50] [--json-out FILE] [--strict]
 
 Fills a store with ``--spans`` GenAI spans (``trace_fixture.py``: ~130k traces of 5-10 spans,
 varied models, providers, sessions, users, keys, prompts, statuses, costs, durations and
-attributes, plus one trace of 50,000 spans) through ``tracing.TraceStore.write``; then starts
-``spyglass serve`` on it and times, on loopback, each query of the trace list (first page,
-every filter, a time range, sort by duration, filters that match nothing) and the big trace's
-first page of 1,000 spans: ``--runs`` sequential requests on one keep-alive connection after
+attributes, plus one trace of 50,000 spans) through ``tracing.TraceStore.write``, and as many
+scores on its traces and spans (``score_fixture.py``); then starts ``spyglass serve`` on it
+and times, on loopback, each query of the trace list (first page, every filter, score filters,
+a time range, sort by duration, filters that match nothing) and the big trace's first page of
+1,000 spans: ``--runs`` sequential requests on one keep-alive connection after
 ``--warmup`` ones, p50 and p95. A query slower than its share of ``--budget`` seconds stops
 early (at least 3 runs). Last, the server's resident memory (its process tree).
 
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import overhead_kit as kit
+import score_fixture as sf
 import trace_fixture as fx
 import trace_kit as tk
 
@@ -104,6 +107,12 @@ def queries(facts: fx.Facts) -> list[Query]:
         q("nothing: model=", {"model": "no-such-model"}, "none"),
         q("nothing: attr=", [("attr", "app.tenant=no-such-tenant")], "none"),
         q("nothing: q=", {"q": "no-such-text-qzx"}, "none"),
+        q("score=helpful>=4", [("score", "helpful>=4")], "score_helpful_ge4"),
+        q("score=!helpful (has none)", [("score", "!helpful")], "score_not_helpful"),
+        q("score=thumbs=false", [("score", "thumbs=false")], "score_thumbs_false"),
+        q("score=escalate (rare)", [("score", "escalate")], "score_escalate"),
+        q("score=faithfulness<0.1", [("score", "faithfulness<0.1")], "score_faithfulness_lt01"),
+        q("nothing: score=", [("score", "no-such-score")], "none"),
         Query(
             f"trace of {facts.big_trace_spans:,} spans, first 1,000",
             f"/api/traces/{facts.big_trace_id}?limit=1000",
@@ -208,7 +217,7 @@ def prepare(args: argparse.Namespace, kind: str, stack: contextlib.ExitStack, wo
                 "or use another --reuse target"
             )
         print(f"{kind}: reusing {facts.spans:,} spans in {facts.traces:,} traces", flush=True)
-        return store, facts
+        return store, with_scores(store, facts)
     print(f"{kind}: filling {args.spans:,} spans (big trace {big:,})", flush=True)
     tk.migrate(store, workdir)
     facts = fx.fill(store, args.spans, big)
@@ -217,7 +226,26 @@ def prepare(args: argparse.Namespace, kind: str, stack: contextlib.ExitStack, wo
         f"{facts.fill_seconds:.0f} s ({facts.spans / facts.fill_seconds:,.0f} spans/s)",
         flush=True,
     )
-    return store, facts
+    return store, with_scores(store, facts)
+
+
+def with_scores(store: tk.Store, facts: fx.Facts) -> fx.Facts:
+    """The fixture's scores, added once (a store filled before scores existed gets them)."""
+    if "scores" in facts.matches:
+        print(f"{store.kind}: reusing {facts.matches['scores']:,} scores", flush=True)
+        return facts
+    total = int(facts.spans * sf.SCORES_PER_SPAN)
+    print(f"{store.kind}: adding ~{total:,} scores", flush=True)
+    tk.migrate(store, Path(tempfile.mkdtemp(prefix="sg-migrate-")))
+    facts.matches.update(sf.fill_scores(store, total))
+    from sqlalchemy import create_engine
+
+    engine = create_engine(store.url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        fx.save_facts(engine, facts)
+    finally:
+        engine.dispose()
+    return facts
 
 
 def report(

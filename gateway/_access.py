@@ -76,3 +76,18 @@ class AuthConfig(BaseModel):
     )
     teams: dict[str, TeamLimits] = Field(default_factory=dict)
     budget_alerts: BudgetAlerts | None = None
+    feedback_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins (https://app.example.com) whose pages may POST /api/scores "
+        "from the browser (CORS), with a feedback key; '*' for any",
+    )
+
+    @field_validator("feedback_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(
+                    f"expected an origin such as https://app.example.com (no path), got {origin!r}"
+                )
+        return value

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from evals import RunStore, eval_api
 from gateway import (
@@ -68,9 +68,17 @@ class SpyglassApp(FastAPI):
         super().__init__(**kwargs)
         self.fast_routes: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]] = {}
         self.access: Access | None = None
+        self.feedback_origins: frozenset[str] = frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if scope["path"] == "/api/scores" and self.feedback_origins:
+                origin = _feedback_origin(scope, self.feedback_origins)
+                if origin is not None:
+                    if scope["method"] == "OPTIONS":  # a preflight carries no key
+                        await _preflight(origin)(scope, receive, send)
+                        return
+                    send = _allowing(origin, send)
             access = self.access
             if (
                 access is not None
@@ -106,6 +114,45 @@ class SpyglassApp(FastAPI):
 # health checks (for orchestrators) and the UI's static shell (it holds no data) do not.
 _GUARDED = ("/v1/", "/api/", "/metrics", "/chat/")
 _KEY_HEADERS = (b"authorization", b"x-api-key", b"api-key")
+
+
+def _feedback_origin(scope: Scope, allowed: frozenset[str]) -> str | None:
+    """The request's Origin when its page may send scores from the browser, else None."""
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            origin = value.decode("latin-1")
+            return origin if origin in allowed or "*" in allowed else None
+    return None
+
+
+def _preflight(origin: str) -> Response:
+    """The answer to a browser's CORS preflight for ``POST /api/scores``."""
+    return Response(
+        status_code=204,
+        headers={
+            "access-control-allow-origin": origin,
+            "access-control-allow-methods": "POST",
+            "access-control-allow-headers": "authorization, content-type",
+            "access-control-max-age": "600",
+            "vary": "origin",
+        },
+    )
+
+
+def _allowing(origin: str, send: Send) -> Send:
+    """``send``, adding the CORS headers that let the page read the answer (or its error)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            headers += [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"vary", b"origin"),
+            ]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _presents_virtual_key(scope: Scope) -> bool:
@@ -256,6 +303,7 @@ def create_app(
     app.state.redis = redis
     app.state.access = access
     app.access = access
+    app.feedback_origins = frozenset(settings.auth.feedback_origins)
     # A key with a project reads and writes only that project's traces, prompts and runs.
     app.include_router(trace_api(store, project_of=confined_project))
     app.include_router(

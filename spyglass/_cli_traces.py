@@ -244,21 +244,22 @@ def show_command(
     wanted = trace_id.strip().lower()
     if len(wanted) != 32 or any(c not in "0123456789abcdef" for c in wanted):
         fail(f"TRACE_ID: expected 32 hexadecimal digits (got {trace_id!r})")
-    from tracing import scored_trace, span_json
+    from tracing import scored_trace
 
     with _open_store(config) as store:
         if store is None:
             fail(f"no trace {wanted}: {NO_TRACES}", EXIT_NOT_FOUND)
         with _reading():
             summary, spans, complete = _fetch(store, wanted, None if as_json else SHOW_LIMIT)
-            shown = scored_trace(store.engine, summary) if summary is not None else {}
+            if summary is not None:
+                shown, shown_spans = scored_trace(store.engine, summary, spans)
     if summary is None:
         fail(f"no trace {wanted}", EXIT_NOT_FOUND)
     if as_json:
         _print_json(
             {
                 "trace": shown,
-                "spans": [span_json(s) for s in spans],
+                "spans": shown_spans,
                 "next_cursor": None,
             }
         )

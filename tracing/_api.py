@@ -20,7 +20,7 @@ from starlette.responses import Response
 from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
 from ._score_filters import parse_score_filter
 from ._scores import scored_trace, scored_traces
-from ._shapes import span_json, trace_json
+from ._shapes import trace_json
 from ._store import TraceStore
 
 __all__ = ["ApiError", "ProjectOf", "project_filter", "trace_api"]
@@ -211,10 +211,11 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
             )
             if summary is None:
                 return None
+            shown, shown_spans = scored_trace(store.engine, summary, spans)
             return orjson.dumps(
                 {
-                    "trace": scored_trace(store.engine, summary),
-                    "spans": [span_json(s) for s in spans],
+                    "trace": shown,
+                    "spans": shown_spans,
                     "next_cursor": next_cursor,
                 }
             )

@@ -41,7 +41,7 @@ class ScoreRecord(SQLModel, table=True):
             sqlite_where=_CURRENT,
             postgresql_where=_CURRENT,
         ),
-        Index("ix_scores_trace", "trace_id", "name"),
+        Index("ix_scores_trace", "trace_id", "span_id", "name"),
         Index("ix_scores_session", "session_id"),
         Index("ix_scores_run_row", "run_id", "row_index"),
         Index("ix_scores_created", "created_ns", "id"),

@@ -88,6 +88,7 @@ class ScoreQuery:
     """What scores may be listed by (all optional, combined with AND)."""
 
     project: str | None = None
+    target: str | None = None  # trace, span, session or eval_row
     trace_id: str | None = None
     span_id: str | None = None
     session_id: str | None = None

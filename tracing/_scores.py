@@ -44,7 +44,7 @@ from ._score_types import (
     score_json,
     typed,
 )
-from ._shapes import trace_json
+from ._shapes import span_json, trace_json
 from .errors import (
     InvalidScoreError,
     ScoreForbiddenError,
@@ -398,6 +398,7 @@ class ScoreStore:
         conditions: list[Any] = []
         for column_name, value in (
             ("project", query.project),
+            ("target", query.target),
             ("trace_id", query.trace_id.lower() if query.trace_id else None),
             ("span_id", query.span_id.lower() if query.span_id else None),
             ("session_id", query.session_id),
@@ -433,21 +434,39 @@ class ScoreStore:
             after = _encode_cursor(rows[-1]["created_ns"], rows[-1]["id"])
         return [score_json(row) for row in rows], after
 
-    def for_traces(
-        self, trace_ids: Iterable[str], *, spans: bool = True
-    ) -> dict[str, list[dict[str, Any]]]:
-        """The current scores of these traces (and of their spans), by trace id."""
+    def for_traces(self, trace_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The current scores of these traces themselves (not their spans'), by trace id."""
         ids = list(trace_ids)
         found: dict[str, list[dict[str, Any]]] = {trace_id: [] for trace_id in ids}
         if not ids:
             return found
         s = SCORES.c
-        statement = select(SCORES).where(s.trace_id.in_(ids), s.superseded_by.is_(None))
-        if not spans:
-            statement = statement.where(s.span_id.is_(None))
+        statement = select(SCORES).where(
+            s.trace_id.in_(ids), s.span_id.is_(None), s.superseded_by.is_(None)
+        )
         with self.engine.connect() as connection:
             for row in connection.execute(statement.order_by(s.created_ns)):
                 found[row.trace_id].append(score_json(dict(row._mapping)))
+        return found
+
+    def for_spans(self, trace_id: str, span_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The current scores of these spans of one trace, by span id.
+
+        Looked up by (trace, span), so a trace whose 50,000 spans are all scored costs what
+        its page of spans costs, not all of its scores.
+        """
+        ids = list(span_ids)
+        found: dict[str, list[dict[str, Any]]] = {span_id: [] for span_id in ids}
+        s = SCORES.c
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                statement = select(SCORES).where(
+                    s.trace_id == trace_id,
+                    s.span_id.in_(ids[start : start + 500]),
+                    s.superseded_by.is_(None),
+                )
+                for row in connection.execute(statement.order_by(s.created_ns)):
+                    found[row.span_id].append(score_json(dict(row._mapping)))
         return found
 
     def delete(
@@ -471,8 +490,8 @@ _BRIEF = ("id", "name", "data_type", "value", "source", "span_id")
 
 
 def scored_traces(engine: Engine, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Trace summaries as the trace list shows them: each with its current scores, in brief
-    (those of its spans included)."""
+    """Trace summaries as the trace list shows them: each with its own current scores, in
+    brief (its spans' are filtered on, not listed: a trace may have thousands)."""
     found = ScoreStore(engine).for_traces(row["trace_id"] for row in rows)
     return [
         trace_json(row) | {"scores": [{k: s[k] for k in _BRIEF} for s in found[row["trace_id"]]]}
@@ -480,10 +499,16 @@ def scored_traces(engine: Engine, rows: Sequence[dict[str, Any]]) -> list[dict[s
     ]
 
 
-def scored_trace(engine: Engine, summary: dict[str, Any]) -> dict[str, Any]:
-    """A trace's summary as its detail shows it: with its current scores and their spans'."""
+def scored_trace(
+    engine: Engine, summary: dict[str, Any], spans: Sequence[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A trace's summary and a page of its spans as its detail shows them: each with its
+    current scores, whole."""
     trace_id = summary["trace_id"]
-    return trace_json(summary) | {"scores": ScoreStore(engine).for_traces([trace_id])[trace_id]}
+    store = ScoreStore(engine)
+    on_spans = store.for_spans(trace_id, [span["span_id"] for span in spans])
+    shown = [span_json(span) | {"scores": on_spans[span["span_id"]]} for span in spans]
+    return trace_json(summary) | {"scores": store.for_traces([trace_id])[trace_id]}, shown
 
 
 def score_facets(

@@ -137,6 +137,7 @@ def score_api(
     @router.get("/api/scores")
     async def list_scores(
         project: str | None = Depends(scope),
+        target: Literal["trace", "span", "session", "eval_row"] | None = None,
         trace_id: str | None = None,
         span_id: str | None = None,
         session_id: str | None = None,
@@ -157,6 +158,7 @@ def score_api(
         """Scores, newest first, filtered, one page at a time."""
         query = ScoreQuery(
             project=project,
+            target=target,
             trace_id=trace_id,
             span_id=span_id,
             session_id=session_id,

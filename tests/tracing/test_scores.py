@@ -182,15 +182,18 @@ async def test_scores_on_every_target_and_the_trace_list_filters_on_them(app: Ap
     # The list and the detail show them.
     page = (await client.get("/api/traces", headers=ADMIN)).json()["data"]
     brief = {t["trace_id"]: [(s["name"], s["value"]) for s in t["scores"]] for t in page}
-    assert brief[t0] == [("helpful", 5.0), ("tone", "kind")]
+    assert brief[t0] == [("helpful", 5.0)]  # a trace's own; its spans' are in its detail
     assert brief[t3] == []
     detail = (await client.get(f"/api/traces/{t0}", headers=ADMIN)).json()
     assert [(s["name"], s["comment"]) for s in detail["trace"]["scores"]] == [
-        ("helpful", "spot on"),
-        ("tone", None),
+        ("helpful", "spot on")
     ]
+    on_spans = {s["span_id"]: [x["value"] for x in s["scores"]] for s in detail["spans"]}
+    assert on_spans[span] == ["kind"]
+    assert sum(len(v) for v in on_spans.values()) == 1
     # Listing filters.
     assert [s["name"] for s in await listed(client, trace_id=t0)] == ["tone", "helpful"]
+    assert [s["name"] for s in await listed(client, trace_id=t0, target="trace")] == ["helpful"]
     assert [s["trace_id"] for s in await listed(client, name="helpful", min_value=3)] == [t0]
     assert [s["session_id"] for s in await listed(client, session_id="s1")] == ["s1"]
     assert [s["user_id"] for s in await listed(client, name="thumbs", trace_id=t2)] == ["u-42"]
@@ -393,3 +396,52 @@ async def test_a_project_key_scores_and_reads_only_its_project(app: App) -> None
     assert state(client).tracing.pipeline.flush()
     refused = await post(client, {"trace_id": other, "name": "helpful", "value": 50})
     assert refused.status_code == 400
+
+
+async def test_a_web_page_of_an_allowed_origin_sends_feedback(
+    settings_from: Callable[..., Settings],
+) -> None:
+    """CORS for ``POST /api/scores`` only, for the origins ``auth.feedback_origins`` names."""
+    config = {
+        "master_key": MASTER,
+        "model_list": [MODEL],
+        "auth": {"feedback_origins": ["https://shop.example"]},
+    }
+    async with running_app(settings_from(config)) as client:
+        await client.post("/api/score-configs", json=CONFIGS[1], headers=ADMIN)
+        key = (await client.post("/api/keys", json={"role": "feedback"}, headers=ADMIN)).json()
+        trace_id = await chat(client, "hi")
+        assert state(client).tracing.pipeline.flush()
+        preflight = await client.options(
+            "/api/scores",
+            headers={
+                "origin": "https://shop.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization, content-type",
+            },
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+        assert "authorization" in preflight.headers["access-control-allow-headers"]
+        sent = await client.post(
+            "/api/scores",
+            json={"trace_id": trace_id, "name": "thumbs", "value": True},
+            headers={"origin": "https://shop.example", "authorization": f"Bearer {key['key']}"},
+        )
+        assert sent.status_code == 201
+        assert sent.headers["access-control-allow-origin"] == "https://shop.example"
+        # Another origin gets no CORS headers (the browser keeps the answer from its page),
+        # and a preflight from it is refused like any keyless call.
+        other = await client.options("/api/scores", headers={"origin": "https://evil.example"})
+        assert other.status_code == 401
+        assert "access-control-allow-origin" not in other.headers
+        # Nothing else of the API is opened to the page.
+        traces = await client.options("/api/traces", headers={"origin": "https://shop.example"})
+        assert "access-control-allow-origin" not in traces.headers
+
+
+def test_feedback_origins_are_checked(settings_from: Callable[..., Settings]) -> None:
+    from gateway import ConfigError
+
+    with pytest.raises(ConfigError, match="feedback_origins"):
+        settings_from({"auth": {"feedback_origins": ["https://shop.example/path"]}})

@@ -57,7 +57,7 @@ def upgrade() -> None:
         ("ix_scores_name_label", ["name", "label", "trace_id"]),
     ):
         op.create_index(name, "scores", columns, sqlite_where=_CURRENT, postgresql_where=_CURRENT)
-    op.create_index("ix_scores_trace", "scores", ["trace_id", "name"])
+    op.create_index("ix_scores_trace", "scores", ["trace_id", "span_id", "name"])
     op.create_index("ix_scores_session", "scores", ["session_id"])
     op.create_index("ix_scores_run_row", "scores", ["run_id", "row_index"])
     op.create_index("ix_scores_created", "scores", ["created_ns", "id"])

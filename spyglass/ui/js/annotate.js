@@ -61,8 +61,7 @@ export function annotator({ target, project, label = "this trace", shortcuts = f
   let scores = [];
   let writable = false;
 
-  const onTarget = () => scores.filter((s) => (target.span_id ? s.span_id === target.span_id : !s.span_id));
-  const mine = (name) => onTarget().filter((s) => s.name === name && s.source === "human").at(-1);
+  const mine = (name) => scores.filter((s) => s.name === name && s.source === "human").at(-1);
 
   async function save(config, value) {
     status.textContent = "Saving…";
@@ -116,7 +115,7 @@ export function annotator({ target, project, label = "this trace", shortcuts = f
   }
 
   function draw() {
-    const own = onTarget();
+    const own = scores;
     mount(list, own.length
       ? own.map((s) => h("div", { class: "score-row", dataset: { scoreRow: s.name } },
         scoreBadge(s),
@@ -130,7 +129,7 @@ export function annotator({ target, project, label = "this trace", shortcuts = f
 
   async function refresh() {
     const [found, allowed, known] = await Promise.all([
-      api.get("/api/scores", { trace_id: target.trace_id, limit: 1000 }).then((r) => r.data),
+      api.get("/api/scores", { ...(target.span_id ? target : { ...target, target: "trace" }), limit: 1000 }).then((r) => r.data),
       canWrite(),
       loadConfigs(project).catch(() => []),
     ]);
