@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from ._outputs import FORMATS, render_report, write_report
     from ._plan import EvalPlan, Variant, build_plan
     from ._records import CacheRecord, ExperimentRecord, ResultRecord, RunRecord
+    from ._registry import DatasetRow, DatasetStore, NewRow, rows_from_columns
+    from ._registry_api import dataset_api
+    from ._registry_files import format_of, read_records, write_records
     from ._runner import RowOutcome, RunHandle, cache_key, execute, start_runs
     from ._scorers import SCORER_TYPES, build_scorer
     from ._scorers_python import registered_scorers, scorer
@@ -50,6 +53,15 @@ if TYPE_CHECKING:
     from .errors import DatasetError, EvalConfigError, EvalError, RunNotFoundError
 
 _MODULES = {
+    "DatasetRow": "._registry",
+    "dataset_api": "._registry_api",
+    "format_of": "._registry_files",
+    "read_records": "._registry_files",
+    "write_records": "._registry_files",
+    "DatasetStore": "._registry",
+    "NewRow": "._registry",
+    "rows_from_columns": "._registry",
+    "DatasetNotFoundError": ".errors",
     "build_plan": "._plan",
     "build_scorer": "._scorers",
     "cache_key": "._runner",
@@ -120,6 +132,9 @@ __all__ = [
     "CallResult",
     "Comparison",
     "DatasetError",
+    "DatasetNotFoundError",
+    "DatasetRow",
+    "DatasetStore",
     "Direction",
     "Estimate",
     "EvalConfigError",
@@ -132,6 +147,7 @@ __all__ = [
     "GatewayClient",
     "LoadedDataset",
     "ModelClient",
+    "NewRow",
     "PairedTest",
     "ResultRecord",
     "RowOutcome",
@@ -153,8 +169,10 @@ __all__ = [
     "changed_verdicts",
     "compare_runs",
     "compare_scores",
+    "dataset_api",
     "eval_api",
     "execute",
+    "format_of",
     "load_rows",
     "log_to_mlflow",
     "mcnemar",
@@ -163,13 +181,16 @@ __all__ = [
     "parse_spec",
     "pass_rate_ci",
     "percentile",
+    "read_records",
     "registered_scorers",
     "render_report",
     "require_mlflow",
+    "rows_from_columns",
     "run_metrics",
     "scorer",
     "start_runs",
     "wilcoxon",
+    "write_records",
     "write_report",
 ]
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,10 @@ import orjson
 from ._spec import DatasetSpec
 from .errors import DatasetError
 
-__all__ = ["LoadedDataset", "load_rows"]
+__all__ = ["LoadedDataset", "Registry", "load_rows"]
+
+Registry = Callable[[str, "int | str | None"], tuple[int, list[dict[str, Any]]]]
+"""Reads a registry dataset: (name, version or latest) -> (the version, its rows as columns)."""
 
 _BUILDERS = {"csv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet"}
 _SUFFIXES = {
@@ -51,6 +56,7 @@ class LoadedDataset:
     rows: list[dict[str, Any]]
     columns: tuple[str, ...]
     content_hash: str
+    version: int | None = None  # a registry dataset's version
 
 
 def _datasets() -> Any:
@@ -74,7 +80,12 @@ def content_hash(rows: list[dict[str, Any]]) -> str:
 
 
 def load_rows(
-    spec: DatasetSpec, base: Path, *, limit: int | None = None, isolated: bool = False
+    spec: DatasetSpec,
+    base: Path,
+    *,
+    limit: int | None = None,
+    isolated: bool = False,
+    registry: Registry | None = None,
 ) -> LoadedDataset:
     """Load the rows ``spec`` names; relative paths are relative to ``base`` (the eval file).
 
@@ -83,14 +94,25 @@ def load_rows(
         base: the eval file's directory.
         limit: a limit from the command line; the smaller of it and the file's wins.
         isolated: read in a child process, so ``datasets`` never loads into this one.
+        registry: reads registry datasets (``dataset: {registry: NAME}``) from the store.
 
     Raises:
         DatasetError: the source cannot be read, the split does not exist, or a mapped column
             is missing (the message names it).
     """
     caps = [n for n in (spec.limit, limit) if n is not None]
+    version = None
     plain = _plain_rows(spec, base)
-    if plain is not None:
+    if spec.registry is not None:
+        version, rows = _registry_rows(spec, registry)
+        if spec.shuffle is not None:
+            random.Random(spec.shuffle).shuffle(rows)
+        if caps:
+            rows = rows[: min(caps)]
+        name = f"{spec.registry}@{version}"
+        columns = tuple(dict.fromkeys(key for row in rows for key in row))
+        rows = [{column: row.get(column) for column in columns} for row in rows]
+    elif plain is not None:
         name, rows, columns = plain
         if caps:
             rows = rows[: min(caps)]
@@ -108,7 +130,23 @@ def load_rows(
     if spec.columns:
         rows = [{**row, **{v: row[c] for v, c in spec.columns.items()}} for row in rows]
         columns = tuple(dict.fromkeys([*columns, *spec.columns]))
-    return LoadedDataset(name, rows, columns, content_hash(rows))
+    return LoadedDataset(name, rows, columns, content_hash(rows), version)
+
+
+def _registry_rows(
+    spec: DatasetSpec, registry: Registry | None
+) -> tuple[int, list[dict[str, Any]]]:
+    assert spec.registry is not None
+    if registry is None:
+        raise DatasetError(
+            "a registry dataset is read from the store: run it with `spyglass eval run`",
+            where="dataset.registry",
+        )
+    try:
+        return registry(spec.registry, spec.version)
+    except DatasetError as exc:
+        where = "dataset.version" if exc.where == "version" else "dataset.registry"
+        raise DatasetError(exc.message, where=where) from None
 
 
 def _load_table(
@@ -140,7 +178,7 @@ def _plain_rows(
     spec: DatasetSpec, base: Path
 ) -> tuple[str, list[dict[str, Any]], tuple[str, ...]] | None:
     """Inline rows or a JSON Lines file read without ``datasets``, or None when it needs it."""
-    if spec.shuffle is not None:
+    if spec.shuffle is not None or spec.registry is not None:
         return None
     if spec.rows is not None:
         if spec.split is not None:

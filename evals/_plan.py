@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from prompts import PromptError, Template
 
-from ._dataset import LoadedDataset, load_rows
+from ._dataset import LoadedDataset, Registry, load_rows
 from ._source import EvalSource
 from ._spec import EvalSettings, EvalSpec, InlinePrompt, VariantSpec, parse_spec
 from .errors import DatasetError, EvalConfigError
@@ -90,6 +90,7 @@ def build_plan(
     only: Sequence[str] = (),
     scorer_factory: ScorerFactory | None = None,
     isolated: bool = False,
+    datasets: Registry | None = None,
 ) -> EvalPlan:
     """Check the whole file and resolve it into a plan.
 
@@ -101,6 +102,7 @@ def build_plan(
         only: run just these variants (``--variant``).
         scorer_factory: builds a scorer from its spec; the built-in registry by default.
         isolated: load the dataset in a child process (keeps ``datasets`` out of this one).
+        datasets: reads registry datasets from the store (``dataset: {registry: NAME}``).
 
     Raises:
         EvalConfigError: listing every problem found, each with its place.
@@ -109,7 +111,9 @@ def build_plan(
     problems: list[str] = []
     dataset: LoadedDataset | None = None
     try:
-        dataset = load_rows(spec.dataset, source.directory, limit=limit, isolated=isolated)
+        dataset = load_rows(
+            spec.dataset, source.directory, limit=limit, isolated=isolated, registry=datasets
+        )
     except DatasetError as exc:
         path = tuple((exc.where or "dataset").split("."))
         problems.append(f"{source.where(path)}: {exc.message}")

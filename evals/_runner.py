@@ -124,6 +124,8 @@ def run_spec(plan: EvalPlan, variant: Variant) -> dict[str, Any]:
     dataset = plan.spec.dataset.model_dump(exclude_none=True)
     if plan.dataset.rows and dataset.get("limit") != len(plan.dataset.rows):
         dataset["limit"] = len(plan.dataset.rows)  # --limit included
+    if plan.dataset.version is not None:
+        dataset["version"] = plan.dataset.version  # "latest" pinned to what was read
     return {
         "name": plan.name,
         "description": plan.description,
@@ -157,6 +159,7 @@ def start_runs(
             "model": variant.model,
             "params": variant.params,
             "dataset": plan.dataset.name,
+            "dataset_version": plan.dataset.version,
             "dataset_hash": plan.dataset.content_hash,
             "rows": len(plan.dataset.rows),
             "repeats": plan.settings.repeats,

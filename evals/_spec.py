@@ -31,7 +31,8 @@ class _Strict(BaseModel):
 
 
 class DatasetSpec(_Strict):
-    """Where the rows come from: exactly one of ``path``, ``name`` (local HF cache), ``rows``."""
+    """Where the rows come from: exactly one of ``path``, ``name`` (local HF cache), ``rows``
+    or ``registry`` (a dataset of the store, at ``version``)."""
 
     path: str | None = Field(
         default=None, description="CSV, JSON Lines, JSON, Parquet file or a saved dataset dir"
@@ -42,6 +43,10 @@ class DatasetSpec(_Strict):
         default=None, description="the HF datasets cache `name` is looked up in (default: HF's)"
     )
     rows: list[dict[str, Any]] | None = None
+    registry: str | None = Field(default=None, description="a dataset in Spyglass's registry")
+    version: int | Literal["latest"] | None = Field(
+        default=None, description="the registry dataset's version (default: latest)"
+    )
     format: DatasetFormat | None = None
     split: str | None = None
     columns: dict[str, str] = Field(
@@ -55,12 +60,16 @@ class DatasetSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        given = [k for k in ("path", "name", "rows") if getattr(self, k) is not None]
+        given = [k for k in ("path", "name", "rows", "registry") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of `path`, `name` or `rows`"
+                "give exactly one of `path`, `name`, `rows` or `registry`"
                 + (f" (got {', '.join(given)})" if given else "")
             )
+        if self.version is not None and self.registry is None:
+            raise ValueError("`version` is a registry dataset's: give `registry` too")
+        if isinstance(self.version, int) and self.version < 1:
+            raise ValueError("`version` starts at 1")
         return self
 
 

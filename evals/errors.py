@@ -5,6 +5,7 @@ Hierarchy::
     EvalError                   root
     ├── EvalConfigError         the eval file (or a CLI option) is invalid: names the place
     ├── DatasetError            a dataset cannot be loaded, or lacks a column it needs
+    │   └── DatasetNotFoundError  no registry dataset (or version, or row) of that name
     └── RunNotFoundError        no tracked run or experiment with that id
 
 Messages are written for the user and name the key, column, variable or run at fault.
@@ -12,7 +13,13 @@ Messages are written for the user and name the key, column, variable or run at f
 
 from __future__ import annotations
 
-__all__ = ["DatasetError", "EvalConfigError", "EvalError", "RunNotFoundError"]
+__all__ = [
+    "DatasetError",
+    "DatasetNotFoundError",
+    "EvalConfigError",
+    "EvalError",
+    "RunNotFoundError",
+]
 
 
 class EvalError(Exception):
@@ -30,6 +37,10 @@ class EvalConfigError(EvalError):
 
 class DatasetError(EvalError):
     """A dataset cannot be loaded or lacks a column it needs."""
+
+
+class DatasetNotFoundError(DatasetError):
+    """No registry dataset with that name (or no such version or row of it)."""
 
 
 class RunNotFoundError(EvalError):

@@ -45,6 +45,7 @@ _MEMBER_WRITES = (
     "/api/compare",
     "/api/scores",
     "/api/score-configs",
+    "/api/datasets",
 )
 _READ = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from evals import RunStore, eval_api
+from evals import DatasetStore, RunStore, dataset_api, eval_api
 from gateway import (
     Access,
     Endpoints,
@@ -43,7 +43,7 @@ from prompts import PromptApiError, PromptClient, PromptStore, prompt_api
 from tracing import ApiError, ScoreStore, TraceStore, score_api, trace_api
 
 from ._db import check_store, create_store_engine, upgrade_store
-from ._projects import confined_project, score_author, vouches_for_keys
+from ._projects import confined_project, key_id, score_author, vouches_for_keys
 from ._settings import Settings
 from ._tracing import Tracing, build_tracing
 from ._ui import install_ui, not_found_page
@@ -318,6 +318,9 @@ def create_app(
     app.include_router(keys_api(access))
     app.include_router(usage_api(engine, key_store))
     app.include_router(eval_api(RunStore(engine), project_of=confined_project))
+    app.include_router(
+        dataset_api(DatasetStore(engine), store, project_of=confined_project, author_of=key_id)
+    )
     install_ui(app, store, project_of=confined_project)
     app.fast_routes = {
         (method, route.path): route.endpoint

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ._cli_common import ConfigOption, err, fail, load, out, safe
+from ._cli_datasets import datasets_app
 from ._cli_eval import eval_app
 from ._cli_keys import keys_app
 from ._cli_prompts import prompts_app
@@ -31,6 +32,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Manage the store's schema (migrations).", no_args_is_help=True)
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(traces_app, name="traces")
 app.add_typer(scores_app, name="scores")
 app.add_typer(keys_app, name="keys")

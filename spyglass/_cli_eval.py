@@ -108,7 +108,7 @@ def run_command(
 ) -> None:
     """Run an eval file: every variant over every row, scored and tracked."""
     check_mlflow(mlflow_uri)
-    from evals import EvalSource, build_plan
+    from evals import DatasetStore, EvalSource, build_plan
     from prompts import PromptStore
 
     thresholds = thresholds_of(fail_under or [])
@@ -129,6 +129,7 @@ def run_command(
             limit=limit,
             only=variant or (),
             isolated=True,
+            datasets=DatasetStore(engine).reader(project),
         )
         for name in thresholds:
             if name not in {s.name for s in plan.scorers}:
@@ -346,7 +347,7 @@ def resume_command(
 ) -> None:
     """Finish an interrupted eval: rows already written are not run again."""
     check_mlflow(mlflow_uri)
-    from evals import RunHandle, build_plan
+    from evals import DatasetStore, RunHandle, build_plan
     from prompts import PromptStore
 
     with open_store(config, migrate=True) as (settings, engine, store), reporting_errors():
@@ -363,6 +364,7 @@ def resume_command(
             prompts=PromptStore(engine).in_project(run["project"]),
             models=models_of(settings, server),
             isolated=True,
+            datasets=DatasetStore(engine).reader(run["project"]),
         )
         if plan.dataset.content_hash != run["dataset_hash"]:
             fail(
@@ -388,7 +390,7 @@ def rerun_command(
 ) -> None:
     """Run a run again exactly: same dataset, prompt version, model, params and scorers."""
     check_mlflow(mlflow_uri)
-    from evals import build_plan, start_runs
+    from evals import DatasetStore, build_plan, start_runs
     from prompts import PromptStore
 
     from ._version import __version__
@@ -400,6 +402,7 @@ def rerun_command(
             prompts=PromptStore(engine).in_project(run["project"]),
             models=models_of(settings, server),
             isolated=True,
+            datasets=DatasetStore(engine).reader(run["project"]),
         )
         if plan.dataset.content_hash != run["dataset_hash"]:
             err.print(

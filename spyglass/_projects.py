@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from gateway import KeyInfo
 
-__all__ = ["confined_project", "score_author", "vouches_for_keys"]
+__all__ = ["confined_project", "key_id", "score_author", "vouches_for_keys"]
 
 
 def confined_project(request: Request) -> str | None:
@@ -42,3 +42,8 @@ def score_author(request: Request) -> tuple[str | None, bool]:
     if not isinstance(key, KeyInfo):
         return None, True
     return key.id, key.role == "admin"
+
+
+def key_id(request: Request) -> str | None:
+    """The id of the caller's key (None when anonymous): who made a dataset version."""
+    return score_author(request)[0]

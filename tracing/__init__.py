@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._api import ApiError, ProjectOf, project_filter, trace_api
     from ._backfill import backfill_indexes
     from ._config import TracingConfig
+    from ._examples import example_of
     from ._metrics import PipelineCollector, SpanMetrics
     from ._normalize import SPAN_KINDS, Normalized, normalize
     from ._otlp import OtlpReceiver
@@ -76,6 +77,7 @@ _MODULES = {
     "ScoreTargetNotFound": ".errors",
     "TracingError": ".errors",
     "ApiError": "._api",
+    "example_of": "._examples",
     "ContentPolicyProcessor": "._pipeline",
     "LeanTracerProvider": "._tracer",
     "Normalized": "._normalize",
@@ -154,6 +156,7 @@ __all__ = [
     "count_older_than",
     "delete_older_than",
     "estimate_cost",
+    "example_of",
     "find_prices",
     "get_trace",
     "list_sessions",
