@@ -56,6 +56,8 @@ _PAGES = (
     "/prompts/{name:path}",
     "/evals",
     "/evals/{rest:path}",
+    "/datasets",
+    "/datasets/{name}",
     "/keys",
     "/signin",
 )

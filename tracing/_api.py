@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ._examples import example_of
 from ._queries import QueryError, TraceFilter, get_trace, list_sessions, list_traces, usage_stats
 from ._score_filters import parse_score_filter
 from ._scores import scored_trace, scored_traces
@@ -227,6 +228,21 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
         if body is None:
             raise ApiError(404, f"no trace {trace_id}", "trace_id")
         return _json(body)
+
+    @router.get("/traces/{trace_id}/example")
+    async def example(
+        trace_id: str,
+        project: str | None = Depends(scope),
+        span: Annotated[
+            str | None, Query(description="this span (default: the first with messages)")
+        ] = None,
+    ) -> dict[str, Any]:
+        """The trace (or one span) as a dataset example: its input and its output."""
+        found = await asyncio.to_thread(example_of, store, trace_id, span, project)
+        if found is None:
+            what = f"span {span} of trace {trace_id}" if span else f"trace {trace_id}"
+            raise ApiError(404, f"no {what} with messages", "span" if span else "trace_id")
+        return found
 
     @router.get("/sessions")
     async def sessions(

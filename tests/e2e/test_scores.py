@@ -5,12 +5,18 @@ facets and filters on the scores. A viewer sees the scores and cannot write them
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from playwright.sync_api import expect
 
 from tests.conftest import Server
@@ -162,3 +168,89 @@ def test_a_viewer_sees_scores_but_cannot_write_them(page: Any, auth_server: Serv
     page.locator(".tree-scroll").focus()
     page.keyboard.press("n")  # nothing happens for a viewer
     expect(panel.locator("[data-score-row=thumbs]")).to_contain_text("thumbs yes")
+
+
+def test_an_annotated_trace_becomes_a_dataset_row_that_an_eval_runs_on(
+    page: Any, auth_server: Server, tmp_path: Path
+) -> None:
+    """The feedback loop end to end, with a project's key: score a trace, add it to a
+    dataset from its page, and run an eval file on that dataset version."""
+    project = "loop-e2e"
+    with _admin(auth_server) as admin:
+        member = _key(admin, name="curator", project=project)
+        admin.post(
+            "/api/score-configs",
+            params={"project": project},
+            json={"name": "correct", "data_type": "boolean"},
+        )
+    trace_id = _traced_call(auth_server, member["key"], "What is the capital of France?")
+
+    _sign_in(page, auth_server, member["key"], f"/traces/{trace_id}")
+    panel = page.locator("[data-annotate=trace]")
+    expect(panel.locator("[data-config]")).to_have_count(1)
+    page.locator(".tree-scroll").focus()
+    page.keyboard.press("n")
+    expect(panel.locator("[data-score-row=correct]")).to_contain_text("correct no")
+
+    page.locator("[data-add-trace]").click()
+    dialog = page.get_by_role("dialog", name="Add to dataset")
+    expect(dialog.get_by_label("Input (JSON)")).to_have_value(
+        re.compile(r'"input": "What is the capital of France\?"')
+    )
+    dialog.get_by_label("Dataset").fill("france-regressions")
+    dialog.get_by_label("Expected").fill("Paris")
+    dialog.get_by_role("button", name="Add to dataset").click()
+    expect(dialog.locator("[data-added]")).to_contain_text("france-regressions version 1")
+    shot(page, "trace-added-to-dataset")
+    dialog.get_by_role("link", name="france-regressions version 1").click()
+    rows = page.locator("[data-list=rows] tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("What is the capital of France?")
+    expect(rows.first).to_contain_text("Paris")
+    expect(rows.first.get_by_role("link")).to_have_attribute("href", re.compile(trace_id))
+
+    # The eval runs on that version, in the project, and records it.
+    directory = auth_server.log_path.parent
+    eval_file = tmp_path / "regressions.yaml"
+    eval_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "france-regressions",
+                "dataset": {"registry": "france-regressions", "version": 1},
+                "variants": [
+                    {"name": "echo", "prompt": {"template": "{{input}}"}, "model": "echo"}
+                ],
+                "scorers": [{"type": "icontains", "name": "asks_capital", "value": "capital"}],
+            }
+        )
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SPYGLASS_")},
+        "SPYGLASS_HOME": str(directory / "home"),
+    }
+    spyglass = [sys.executable, "-m", "spyglass"]
+    config = ["--config", str(directory / "spyglass.yaml")]
+    done = subprocess.run(
+        [*spyglass, "eval", "run", str(eval_file), "--project", project, *config],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = subprocess.run(
+        [*spyglass, "eval", "list", "--json", *config],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (run,) = [
+        r for r in json.loads(listed.stdout)["runs"] if r["experiment"] == "france-regressions"
+    ]
+    assert run["params"]["dataset"] == "france-regressions@1"
+    assert run["params"]["dataset_version"] == 1
+    assert run["project"] == project and run["done"] == 1
+    assert run["metrics"]["scores"]["asks_capital"]["pass_rate"] == 1.0

@@ -9,6 +9,7 @@ import * as sessions from "./sessions.js";
 import * as dashboard from "./dashboard.js";
 import * as prompts from "./prompts.js";
 import * as evals from "./evals.js";
+import * as datasets from "./datasets.js";
 import * as signin from "./signin.js";
 import * as apikeys from "./apikeys.js";
 
@@ -22,6 +23,8 @@ const ROUTES = [
   [/^\/prompts\/(.+)$/, "prompts", prompts.renderOne],
   [/^\/evals\/?$/, "evals", evals.renderList],
   [/^\/evals\/(.+)$/, "evals", evals.renderOne],
+  [/^\/datasets\/?$/, "datasets", datasets.renderList],
+  [/^\/datasets\/([^/]+)$/, "datasets", datasets.renderOne],
   [/^\/keys\/?$/, "keys", apikeys.render],
   [/^\/signin\/?$/, "signin", signin.render],
 ];

@@ -2,12 +2,13 @@
 // in the DOM, so a 50,000-span trace scrolls like a 50-span one), and the selected span's
 // messages, attributes, events, errors and attempts.
 
-import { api, promptPath } from "./api.js";
+import { api, canWrite, promptPath } from "./api.js";
 import { copyButton, h, mount } from "./dom.js";
 import { fmtCallsCost, fmtCost, fmtFullTime, fmtInt, fmtMs, fmtTokens } from "./format.js";
 import { jsonBlock, longText, renderContent } from "./chat.js";
 import { setKeyHandler } from "./keys.js";
 import { annotator } from "./annotate.js";
+import { addToDataset } from "./datasets.js";
 
 const ROW = 26;
 // Span kinds as their badges spell them: short, but still words.
@@ -76,6 +77,8 @@ export async function render(root, ctx) {
       h("p", null, error.message), h("a", { href: "/traces" }, "Back to Traces")));
     return null;
   }
+  if (!ctx.alive()) return null;
+  const writable = await canWrite();
   if (!ctx.alive()) return null;
   const { trace, spans } = outline;
   const tree = buildTree(spans);
@@ -295,7 +298,8 @@ export async function render(root, ctx) {
       name, node ? h("span", { class: "faint" }, ` ${t === 1 ? attributes.length : t === 2 ? events.length : ""}`) : null)));
     showTab(active);
     sections.push(h("div", null, bar, body));
-    sections.push(h("div", { class: "faint mono" }, `span ${span.span_id}`, span.parent_span_id ? ` · parent ${span.parent_span_id}` : ""));
+    sections.push(h("div", { class: "faint mono" }, `span ${span.span_id}`, span.parent_span_id ? ` · parent ${span.parent_span_id}` : "",
+      writable && chat ? [" ", h("button", { type: "button", class: "ghost", dataset: { addSpan: "" }, on: { click: () => addToDataset({ traceId, spanId: span.span_id, project: trace.project }) } }, "Add span to dataset")] : null));
     mount(detail, h("div", { class: "detail" }, sections));
   }
 
@@ -310,7 +314,8 @@ export async function render(root, ctx) {
   mount(root,
     h("div", { class: "trace-head" }, h("a", { href: "/traces", class: "muted" }, "Traces"), h("span", { class: "faint" }, "/"),
       h("h1", null, trace.name || "(unnamed trace)"), h("span", { class: `badge ${trace.status === "error" ? "error" : "ok"}` }, trace.status),
-      h("span", { class: "muted mono" }, trace.trace_id), copyButton(() => trace.trace_id, "Copy id")),
+      h("span", { class: "muted mono" }, trace.trace_id), copyButton(() => trace.trace_id, "Copy id"),
+      writable ? h("button", { type: "button", dataset: { addTrace: "" }, on: { click: () => addToDataset({ traceId, project: trace.project }) } }, "Add to dataset") : null),
     h("div", { class: "stats", dataset: { totals: "" } },
       stat("Started", fmtFullTime(trace.start_time)), stat("Duration", fmtMs(trace.duration_ms)), stat("Spans", fmtInt(trace.span_count)),
       stat("LLM calls", fmtInt(trace.llm_count)), stat("Tokens", fmtTokens(trace.input_tokens, trace.output_tokens), "input → output"),
