@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from ._dataset import LoadedDataset, load_rows
     from ._metrics import run_metrics
     from ._mlflow import log_to_mlflow, require_mlflow
+    from ._online import OnlineEvaluator, OnlineStats, build_rules
+    from ._online_config import OnlineEvalConfig, OnlineRule
+    from ._online_queue import OnlineQueue, sampled
     from ._outputs import FORMATS, render_report, write_report
     from ._plan import EvalPlan, Variant, build_plan
     from ._records import CacheRecord, ExperimentRecord, ResultRecord, RunRecord
@@ -53,6 +56,13 @@ if TYPE_CHECKING:
     from .errors import DatasetError, EvalConfigError, EvalError, RunNotFoundError
 
 _MODULES = {
+    "OnlineEvaluator": "._online",
+    "OnlineStats": "._online",
+    "build_rules": "._online",
+    "OnlineEvalConfig": "._online_config",
+    "OnlineRule": "._online_config",
+    "OnlineQueue": "._online_queue",
+    "sampled": "._online_queue",
     "DatasetRow": "._registry",
     "dataset_api": "._registry_api",
     "format_of": "._registry_files",
@@ -148,6 +158,11 @@ __all__ = [
     "LoadedDataset",
     "ModelClient",
     "NewRow",
+    "OnlineEvalConfig",
+    "OnlineEvaluator",
+    "OnlineQueue",
+    "OnlineRule",
+    "OnlineStats",
     "PairedTest",
     "ResultRecord",
     "RowOutcome",
@@ -164,6 +179,7 @@ __all__ = [
     "Variant",
     "VerdictChange",
     "build_plan",
+    "build_rules",
     "build_scorer",
     "cache_key",
     "changed_verdicts",
@@ -187,6 +203,7 @@ __all__ = [
     "require_mlflow",
     "rows_from_columns",
     "run_metrics",
+    "sampled",
     "scorer",
     "start_runs",
     "wilcoxon",

@@ -145,6 +145,7 @@ class GatewayClient(ModelClient):
         throttle: shared by every call of the run (scorers' judge calls included).
         timeout: seconds per attempt.
         retries: further attempts after a retryable failure (429, 5xx, timeout, connection).
+        headers: sent with every call (online evaluation marks its judges' calls).
     """
 
     def __init__(
@@ -156,8 +157,10 @@ class GatewayClient(ModelClient):
         retries: int = 3,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.http = http
+        self.headers = dict(headers or {})
         self.throttle = throttle
         self.timeout = timeout
         self.retries = retries
@@ -177,6 +180,7 @@ class GatewayClient(ModelClient):
         sent = {
             "content-type": "application/json",
             "x-spyglass-timeout": f"{self.timeout:g}",
+            **self.headers,
             **(headers or {}),
         }
         started = time.perf_counter()

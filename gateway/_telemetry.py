@@ -148,6 +148,8 @@ def _request_attributes(
     user = headers.get("x-spyglass-user-id") or body.get("user")
     if isinstance(user, str) and user:
         attributes["user.id"] = user
+    if headers.get("x-spyglass-online-eval"):  # a judge's call of online evaluation
+        attributes["spyglass.online_eval"] = True
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") in (
         "json_object",

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from evals import DatasetStore, RunStore, dataset_api, eval_api
+from evals import DatasetStore, OnlineEvaluator, RunStore, dataset_api, eval_api
 from gateway import (
     Access,
     Endpoints,
@@ -207,7 +207,9 @@ def create_app(
         gateway.ConfigError: when the configuration is inconsistent (e.g. unknown fallbacks).
     """
     engine = create_store_engine(settings.database_url_value())
-    store = TraceStore(engine)
+    online_rules = _online_rules(settings)
+    # The trace feed is written only when online rules read it.
+    store = TraceStore(engine, feed=bool(online_rules))
     owns_tracing = tracing is None
     tracing = tracing or (
         build_tracing(
@@ -243,6 +245,9 @@ def create_app(
         access=access,
         **(router_options or {}),
     )
+    online = None
+    if online_rules:
+        online = OnlineEvaluator(engine, store, settings.online_evals, online_rules)
     endpoints = Endpoints(gateway)
     routes = endpoints.routes()
     if tracing is not None and tracing.receiver is not None:
@@ -254,6 +259,9 @@ def create_app(
             await asyncio.to_thread(upgrade_store, engine)
         if tracing is not None and owns_tracing:
             await tracing.start_retention()
+        if online is not None:
+            online.client = _own_client(settings, app)
+            online.start()
         # What start-up built lives as long as the app: moved out of the collector's sight,
         # it is not traversed again by each full collection (~45 ms pauses every few requests
         # when a big trace's spans are read).
@@ -272,6 +280,9 @@ def create_app(
         try:
             yield
         finally:
+            if online is not None:
+                await online.stop()
+                await online.client.http.aclose()
             await gateway.aclose()
             await transport.aclose()
             await access.aclose()
@@ -298,6 +309,7 @@ def create_app(
     app.state.engine = engine
     app.state.tracing = tracing
     app.state.trace_store = store
+    app.state.online_evals = online
     app.router.routes.extend(routes)
     app.state.prompt_store = prompt_store
     app.state.redis = redis
@@ -380,6 +392,38 @@ def _describe_v1(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _online_rules(settings: Settings) -> list[Any]:
+    """The online-evaluation rules with their scorers built (checked by load_settings)."""
+    if not settings.online_evals.rules:
+        return []
+    from evals import build_rules
+
+    return build_rules(
+        settings.online_evals,
+        models={entry.model_name for entry in settings.model_list},
+        base_dir=settings.config_dir(),
+    )
+
+
+def _own_client(settings: Settings, app: FastAPI) -> Any:
+    """The client online judges call the gateway with: this app itself, in-process, each call
+    marked as online-eval traffic."""
+    from evals import GatewayClient, Throttle
+
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://spyglass.online-evals",
+        timeout=None,
+        headers={"authorization": f"Bearer {settings.master_key_value()}"}
+        if settings.master_key_value()
+        else None,
+    )
+    limit = settings.online_evals.concurrency
+    return GatewayClient(
+        http, Throttle(limit), headers={"x-spyglass-online-eval": "1"}, timeout=120
+    )
 
 
 def _redis_client(url: str | None) -> Any:

@@ -17,6 +17,7 @@ from ._cli_common import ConfigOption, err, fail, load, out, safe
 from ._cli_datasets import datasets_app
 from ._cli_eval import eval_app
 from ._cli_keys import keys_app
+from ._cli_online import online_app
 from ._cli_prompts import prompts_app
 from ._cli_scores import scores_app
 from ._cli_traces import traces_app
@@ -35,6 +36,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(traces_app, name="traces")
 app.add_typer(scores_app, name="scores")
+app.add_typer(online_app, name="online-evals")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 

@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from evals import OnlineEvalConfig
 from gateway import (
     AuthConfig,
     CacheConfig,
@@ -87,12 +88,19 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    online_evals: OnlineEvalConfig = Field(default_factory=OnlineEvalConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     model_list: list[ModelEntry] = Field(default_factory=list)
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)
     general_settings: dict[str, Any] = Field(default_factory=dict)
     environment_variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # Where the config file is (relative paths in it, such as a python scorer's file, are
+    # relative to it); the working directory without one. Set by load_settings.
+    _config_dir: Path | None = PrivateAttr(default=None)
+
+    def config_dir(self) -> Path:
+        return self._config_dir or Path.cwd()
 
     @classmethod
     def settings_customise_sources(
@@ -224,7 +232,9 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> tuple[S
         settings = _with_file(values)(**arguments)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, document)) from None
+    settings._config_dir = path.parent.resolve() if path is not None else None
     problems = check_config(settings.gateway_config())
+    problems += _online_problems(settings)
     if problems:
         raise ConfigError(
             "invalid configuration:\n  "
@@ -272,6 +282,29 @@ def _with_file(values: dict[str, Any]) -> type[Settings]:
             return init_settings, env_settings, _FileSource(settings_cls)
 
     return FileSettings
+
+
+def _online_problems(settings: Settings) -> list[tuple[str, str]]:
+    """The ``online_evals`` rules' scorers, built as the server will build them: their
+    problems as (dotted key, message)."""
+    if not settings.online_evals.rules:
+        return []
+    from evals import EvalConfigError, build_rules
+
+    models = {entry.model_name for entry in settings.model_list}
+    try:
+        build_rules(
+            settings.online_evals,
+            models=models,
+            base_dir=settings.config_dir(),
+        )
+    except EvalConfigError as exc:
+        found = []
+        for line in exc.message.splitlines():
+            key, _, message = line.partition(": ")
+            found.append((key, message))
+        return found
+    return []
 
 
 def _where(document: YamlDocument | None, path: tuple[str | int, ...]) -> str:

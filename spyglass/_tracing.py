@@ -90,7 +90,9 @@ def store_writer(config: TracingConfig, store: TraceStore) -> ProcessWriter | No
         return None
     if url.get_backend_name() == "sqlite" and url.database == ":memory:":
         return None
-    return ProcessWriter(url.render_as_string(hide_password=False), _ENGINE_FACTORY)
+    return ProcessWriter(
+        url.render_as_string(hide_password=False), _ENGINE_FACTORY, feed=store.feed
+    )
 
 
 def build_tracing(

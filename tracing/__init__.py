@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._backfill import backfill_indexes
     from ._config import TracingConfig
     from ._examples import example_of
+    from ._feed import read_feed, trim_feed
     from ._metrics import PipelineCollector, SpanMetrics
     from ._normalize import SPAN_KINDS, Normalized, normalize
     from ._otlp import OtlpReceiver
@@ -78,6 +79,8 @@ _MODULES = {
     "TracingError": ".errors",
     "ApiError": "._api",
     "example_of": "._examples",
+    "read_feed": "._feed",
+    "trim_feed": "._feed",
     "ContentPolicyProcessor": "._pipeline",
     "LeanTracerProvider": "._tracer",
     "Normalized": "._normalize",
@@ -165,6 +168,7 @@ __all__ = [
     "normalize",
     "parse_score_filter",
     "project_filter",
+    "read_feed",
     "score_api",
     "score_facets",
     "score_json",
@@ -174,6 +178,7 @@ __all__ = [
     "token_cost",
     "trace_api",
     "trace_json",
+    "trim_feed",
     "usage_stats",
 ]
 

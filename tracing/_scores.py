@@ -186,6 +186,7 @@ class ScoreStore:
         project: str | None = None,
         author: str | None = None,
         batch: bool = False,
+        connection: Connection | None = None,
     ) -> list[dict[str, Any]]:
         """Write scores, all or none; returns them as ``score_json`` shows them.
 
@@ -195,46 +196,52 @@ class ScoreStore:
                 project are not found. None: any target; each score takes its target's.
             author: the key writing them.
             batch: name fields as ``scores[i].field`` in errors.
+            connection: write in the caller's transaction (online evaluation writes a trace's
+                scores and removes its job in one) instead of one of its own.
 
         Raises:
             InvalidScoreError: a wrong name, type, value, target or source.
             ScoreTargetNotFound: a target that does not exist (in ``project``).
         """
+        if connection is None:
+            with self.engine.begin() as own:
+                return self.create(
+                    scores, project=project, author=author, batch=batch, connection=own
+                )
         now = self.clock()
         rows: list[dict[str, Any]] = []
-        with self.engine.begin() as connection:
-            configs: dict[tuple[str, str | None], ScoreConfig | None] = {}
-            for index, score in enumerate(scores):
-                where = f"scores[{index}]." if batch else ""
-                target, values = self._target(connection, score, project, where)
-                owner = values["project"]
-                if (score.name, owner) not in configs:
-                    configs[score.name, owner] = self._config(connection, score.name, owner)
-                config = configs[score.name, owner]
-                check_meta(score, config, where)
-                kind, number, label = typed(score, config, where)
-                row = {
-                    "id": uuid.uuid4().hex,
-                    "target": target,
-                    "name": score.name,
-                    "data_type": kind,
-                    "value": number,
-                    "label": label,
-                    "comment": score.comment,
-                    "source": score.source,
-                    "author": author,
-                    "user_id": score.user_id,
-                    "scorer": score.scorer,
-                    "error": score.error,
-                    "metadata": score.metadata or {},
-                    "created_ns": now + index,  # keeps a batch's order in listings
-                    "supersedes": None,
-                    "superseded_by": None,
-                    **values,
-                }
-                row["supersedes"] = self._supersede(connection, row, score.supersedes, where)
-                connection.execute(SCORES.insert().values(**row))
-                rows.append(row)
+        configs: dict[tuple[str, str | None], ScoreConfig | None] = {}
+        for index, score in enumerate(scores):
+            where = f"scores[{index}]." if batch else ""
+            target, values = self._target(connection, score, project, where)
+            owner = values["project"]
+            if (score.name, owner) not in configs:
+                configs[score.name, owner] = self._config(connection, score.name, owner)
+            config = configs[score.name, owner]
+            check_meta(score, config, where)
+            kind, number, label = typed(score, config, where)
+            row = {
+                "id": uuid.uuid4().hex,
+                "target": target,
+                "name": score.name,
+                "data_type": kind,
+                "value": number,
+                "label": label,
+                "comment": score.comment,
+                "source": score.source,
+                "author": author,
+                "user_id": score.user_id,
+                "scorer": score.scorer,
+                "error": score.error,
+                "metadata": score.metadata or {},
+                "created_ns": now + index,  # keeps a batch's order in listings
+                "supersedes": None,
+                "superseded_by": None,
+                **values,
+            }
+            row["supersedes"] = self._supersede(connection, row, score.supersedes, where)
+            connection.execute(SCORES.insert().values(**row))
+            rows.append(row)
         return [score_json(row) for row in rows]
 
     def _target(

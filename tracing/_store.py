@@ -14,6 +14,7 @@ call beneath counts: for the gateway's request span, its tokens and cost are the
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,10 +45,15 @@ def _json(value: Any) -> str | None:
 
 
 class TraceStore:
-    """Reads and writes traces through one SQLAlchemy engine (tests hand it any engine)."""
+    """Reads and writes traces through one SQLAlchemy engine (tests hand it any engine).
 
-    def __init__(self, engine: Engine) -> None:
+    With ``feed``, each write also records the traces it touched in the trace feed
+    (``tracing._feed``), for online evaluation; without, writes cost what they always did.
+    """
+
+    def __init__(self, engine: Engine, *, feed: bool = False) -> None:
         self.engine = engine
+        self.feed = feed
         self.dialect = engine.dialect.name
         postgres = self.dialect == "postgresql"
         mark = "%s" if postgres else "?"
@@ -68,6 +74,7 @@ class TraceStore:
                 f"INSERT INTO spans (rowid, {', '.join(_SPAN_COLUMNS)}) VALUES (?, {values})"
             )
         self._upsert_sql = self._upsert_traces_sql()
+        self._feed_sql = f"INSERT INTO trace_feed (trace_id, arrived_ns) VALUES ({mark}, {mark})"
 
     def write(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store span rows (from ``span_to_row``); returns how many were new."""
@@ -128,6 +135,9 @@ class TraceStore:
         else:
             cursor.executemany(self._insert_spans_sql, params)
         cursor.executemany(self._upsert_sql, summaries)
+        if self.feed and summaries:
+            now = time.time_ns()
+            cursor.executemany(self._feed_sql, [(summary[0], now) for summary in summaries])
 
     def _insert_indexed(self, cursor: Any, params: list[tuple[Any, ...]]) -> None:
         """SQLite: insert the spans under rowids of their own, then their full-text rows.

@@ -36,13 +36,15 @@ class StoreWriteError(Exception):
     """The child could not write a batch (the database is unreachable, ...)."""
 
 
-def _serve(url: str, engine_factory: Callable[[str], Engine], connection: Connection) -> None:
+def _serve(
+    url: str, engine_factory: Callable[[str], Engine], connection: Connection, feed: bool = False
+) -> None:
     """The child: write each batch it receives, answer with the count or the error."""
     from ._store import TraceStore
 
     engine = engine_factory(url)
     checkpointer = _Checkpointer(engine) if engine.dialect.name == "sqlite" else None
-    store = TraceStore(engine)
+    store = TraceStore(engine, feed=feed)
     # This process only turns batches into SQL: its garbage is freed by reference counting,
     # and the collector's passes over the rows of each batch would cost ~10% of its CPU.
     gc.collect()
@@ -170,10 +172,10 @@ def child_main() -> None:
     travels over the pipe, not the command line, where other users could read its password.
     """
     connection = Connection(int(sys.argv[1]))
-    url, factory = connection.recv()
+    url, factory, feed = connection.recv()
     module, _, name = factory.partition(":")
     engine_factory = getattr(importlib.import_module(module), name)
-    _serve(url, engine_factory, connection)
+    _serve(url, engine_factory, connection, feed)
 
 
 class ProcessWriter:
@@ -182,11 +184,13 @@ class ProcessWriter:
     Args:
         url: the database URL (password included: it stays between the two processes).
         engine_factory: ``module:function`` making the child's engine from the URL.
+        feed: the child's store writes the trace feed (see ``TraceStore``).
     """
 
-    def __init__(self, url: str, engine_factory: str) -> None:
+    def __init__(self, url: str, engine_factory: str, *, feed: bool = False) -> None:
         self._url = url
         self._factory = engine_factory
+        self._feed = feed
         self._lock = threading.Lock()
         self._process: Any = None
         self._connection: Connection | None = None
@@ -211,7 +215,7 @@ class ProcessWriter:
         )
         theirs.close()
         connection = Connection(mine.detach())
-        connection.send((self._url, self._factory))
+        connection.send((self._url, self._factory, self._feed))
         self._process, self._connection = process, connection
         return connection
 
