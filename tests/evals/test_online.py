@@ -299,3 +299,75 @@ def test_backfill_scores_past_traces_with_a_progress_bar(
     unknown = CliRunner().invoke(cli, ["online-evals", "backfill", "nope", "--config", str(config)])
     assert unknown.exit_code == 1 and "no online rule 'nope'" in unknown.output
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_servers_on_postgres_score_every_trace_once_when_one_is_killed(
+    serve: Callable[..., Any], pg_database: str, tmp_path: Path
+) -> None:
+    """Two `spyglass serve` replicas on the real PostgreSQL and Redis: traffic to both, one
+    killed with SIGKILL while it holds claimed work; the other finishes it, and every trace
+    in the store ends with its rule's scores exactly once."""
+    from sqlalchemy import create_engine, text
+
+    # A slow scorer, so that the replica killed is holding claimed traces when it dies.
+    (tmp_path / "slow.py").write_text(
+        "import time\nfrom evals import scorer\n\n\n@scorer\ndef slow(output):\n"
+        "    time.sleep(0.5)\n    return 1.0\n"
+    )
+    slow = {"type": "python", "function": "./slow.py:slow", "name": "slow"}
+    config = {
+        "database_url": pg_database,
+        "redis_url": "redis://127.0.0.1:6379/0",
+        "model_list": [MODEL],
+        "online_evals": online(
+            rule(delay_seconds=0.2, scorers=[slow, SCORERS[0]]),
+            lease_seconds=2,
+            poll_interval_seconds=0.1,
+            batch_size=4,
+            concurrency=4,
+        ),
+    }
+    a, b = serve(config, "a"), serve(config, "b")
+    for server in (a, b):
+        for n in range(8):
+            answer = httpx.post(
+                server.url + "/v1/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": f"q{n}"}]},
+                timeout=10,
+            )
+            assert answer.status_code == 200
+    engine = create_engine(pg_database)
+    held = f"%:{a.process.pid}:%"
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # until a holds claimed traces
+            with engine.connect() as connection:
+                holding = connection.execute(
+                    text("SELECT count(*) FROM online_eval_jobs WHERE claimed_by LIKE :w"),
+                    {"w": held},
+                ).scalar()
+            if holding:
+                break
+            assert time.monotonic() < deadline, "replica a never claimed work"
+            time.sleep(0.05)
+        a.process.kill()
+        a.process.wait(10)
+        deadline = time.monotonic() + 30
+        while True:
+            with engine.connect() as connection:
+                traces = connection.execute(text("SELECT count(*) FROM traces")).scalar()
+                per_trace = connection.execute(
+                    text(
+                        "SELECT t.trace_id, count(s.id) FROM traces t LEFT JOIN scores s "
+                        "ON s.trace_id = t.trace_id GROUP BY t.trace_id"
+                    )
+                ).all()
+                waiting = connection.execute(text("SELECT count(*) FROM online_eval_jobs")).scalar()
+            if per_trace and all(count == 2 for _, count in per_trace) and not waiting:
+                break
+            assert time.monotonic() < deadline, (traces, waiting, per_trace)
+            time.sleep(0.2)
+        assert traces is not None and traces >= 8  # b's at least; a's as far as it wrote them
+    finally:
+        engine.dispose()
