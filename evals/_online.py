@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from tracing import NewScore, SpanRecord, TraceStore, example_of
+from tracing import NewScore, SpanRecord, TraceStore, examples_of
 
 from ._online_config import OnlineEvalConfig, OnlineRule
 from ._online_queue import Job, OnlineQueue
@@ -230,32 +230,42 @@ class OnlineEvaluator:
         return bool(read or jobs)
 
     async def process(self, jobs: Sequence[Job]) -> None:
-        """Score claimed jobs, ``concurrency`` at a time."""
+        """Score claimed jobs: their traces' messages read in one query, ``concurrency``
+        scored at a time, all their scores written (and the jobs removed) in one transaction."""
+        examples = await asyncio.to_thread(
+            examples_of, self.traces, list(dict.fromkeys(job.trace_id for job in jobs))
+        )
         gate = asyncio.Semaphore(self.config.concurrency)
+        done: list[tuple[Job, list[NewScore]]] = []
+        skipped: list[Job] = []
 
         async def one(job: Job) -> None:
+            rule = self.rules.get(job.rule)
+            example = examples.get(job.trace_id)
+            if rule is None or example is None:
+                skipped.append(job)  # no messages to score (content capture off)
+                return
+            if rule.config.filter.metadata and not await asyncio.to_thread(
+                self._metadata_matches, rule, job
+            ):
+                skipped.append(job)  # a filter only its spans decide
+                return
             async with gate:
-                await self._score(job)
+                done.append((job, await score_trace(rule, example, self.client)))
 
         await asyncio.gather(*(one(job) for job in jobs))
-
-    async def _score(self, job: Job) -> None:
-        rule = self.rules.get(job.rule)
-        if rule is None:
-            return
-        example = await asyncio.to_thread(example_of, self.traces, job.trace_id)
-        if example is None or not await asyncio.to_thread(self._metadata_matches, rule, job):
-            # No messages to score (content capture off), or a filter only its spans decide.
-            self.stats.skipped += 1
+        for job in skipped:
             await asyncio.to_thread(self.queue.drop, job, self.worker)
+        self.stats.skipped += len(skipped)
+        if not done:
             return
-        scores = await score_trace(rule, example, self.client)
-        done = await asyncio.to_thread(self.queue.complete, job, self.worker, scores)
-        if done:
-            self.stats.scored += 1
-            self.stats.scores += len(scores)
-            self.stats.errored_scores += sum(1 for s in scores if s.error)
-            self.stats.per_rule[job.rule] = self.stats.per_rule.get(job.rule, 0) + 1
+        held = await asyncio.to_thread(self.queue.complete_many, self.worker, done)
+        for (job, scores), kept in zip(done, held, strict=True):
+            if kept:
+                self.stats.scored += 1
+                self.stats.scores += len(scores)
+                self.stats.errored_scores += sum(1 for s in scores if s.error)
+                self.stats.per_rule[job.rule] = self.stats.per_rule.get(job.rule, 0) + 1
 
     def _metadata_matches(self, rule: Rule, job: Job) -> bool:
         wanted = rule.config.filter.metadata

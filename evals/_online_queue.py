@@ -268,6 +268,27 @@ class OnlineQueue:
                 self.scores.create(list(scores), connection=connection)
         return True
 
+    def complete_many(
+        self, worker: str, done: Sequence[tuple[Job, Sequence[NewScore]]]
+    ) -> list[bool]:
+        """``complete`` for a batch, in one transaction: whether each job was still held."""
+        j = JOBS.c
+        held: list[bool] = []
+        with self.engine.begin() as connection:
+            scores: list[NewScore] = []
+            for job, found in done:
+                deleted = connection.execute(
+                    delete(JOBS).where(
+                        j.rule == job.rule, j.trace_id == job.trace_id, j.claimed_by == worker
+                    )
+                )
+                held.append(deleted.rowcount == 1)
+                if deleted.rowcount == 1:
+                    scores.extend(found)
+            if scores:
+                self.scores.create(scores, connection=connection)
+        return held
+
     def drop(self, job: Job, worker: str) -> None:
         """Remove a job that cannot be scored (its trace is gone)."""
         j = JOBS.c

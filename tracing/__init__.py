@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ._api import ApiError, ProjectOf, project_filter, trace_api
     from ._backfill import backfill_indexes
     from ._config import TracingConfig
-    from ._examples import example_of
+    from ._examples import example_of, examples_of
     from ._feed import read_feed, trim_feed
     from ._metrics import PipelineCollector, SpanMetrics
     from ._normalize import SPAN_KINDS, Normalized, normalize
@@ -79,6 +79,7 @@ _MODULES = {
     "TracingError": ".errors",
     "ApiError": "._api",
     "example_of": "._examples",
+    "examples_of": "._examples",
     "read_feed": "._feed",
     "trim_feed": "._feed",
     "ContentPolicyProcessor": "._pipeline",
@@ -160,6 +161,7 @@ __all__ = [
     "delete_older_than",
     "estimate_cost",
     "example_of",
+    "examples_of",
     "find_prices",
     "get_trace",
     "list_sessions",

@@ -16,7 +16,7 @@ from ._messages import as_text, loads
 from ._records import SPANS, TRACES
 from ._store import TraceStore
 
-__all__ = ["example_of"]
+__all__ = ["example_of", "examples_of"]
 
 
 def _text(message: Any) -> str:
@@ -96,3 +96,32 @@ def example_of(
                     "expected": example[1],
                 }
     return None
+
+
+def examples_of(store: TraceStore, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``example_of`` for many traces at once (online evaluation scores them in batches), by
+    trace id; traces without messages are left out."""
+    found: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as connection:
+        for start in range(0, len(trace_ids), 500):
+            query = (
+                select(SPANS.c.trace_id, SPANS.c.span_id, SPANS.c.content)
+                .where(
+                    SPANS.c.trace_id.in_(trace_ids[start : start + 500]),
+                    SPANS.c.content.is_not(None),
+                    ~SPANS.c.is_attempt,
+                )
+                .order_by(SPANS.c.trace_id, SPANS.c.start_ns)
+            )
+            for trace_id, span_id, content in connection.execute(query):
+                if trace_id in found:
+                    continue
+                example = _example(content)
+                if example is not None:
+                    found[trace_id] = {
+                        "trace_id": trace_id,
+                        "span_id": span_id,
+                        "input": example[0],
+                        "expected": example[1],
+                    }
+    return found

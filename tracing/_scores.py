@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     column,
     delete,
     func,
@@ -211,9 +212,14 @@ class ScoreStore:
         now = self.clock()
         rows: list[dict[str, Any]] = []
         configs: dict[tuple[str, str | None], ScoreConfig | None] = {}
+        # Batches (online evaluation writes hundreds of scores at once) look their traces and
+        # the online scores they correct up in one query each, not one per score.
+        known = self._trace_projects(connection, scores)
+        current = self._current_online(connection, scores)
+        corrected: list[dict[str, str]] = []
         for index, score in enumerate(scores):
             where = f"scores[{index}]." if batch else ""
-            target, values = self._target(connection, score, project, where)
+            target, values = self._target(connection, score, project, where, known)
             owner = values["project"]
             if (score.name, owner) not in configs:
                 configs[score.name, owner] = self._config(connection, score.name, owner)
@@ -239,13 +245,85 @@ class ScoreStore:
                 "superseded_by": None,
                 **values,
             }
-            row["supersedes"] = self._supersede(connection, row, score.supersedes, where)
-            connection.execute(SCORES.insert().values(**row))
+            key = (row["trace_id"], row["name"], row["scorer"])
+            if score.supersedes is None and current is not None and key in current:
+                row["supersedes"] = current[key]
+                current[key] = row["id"]
+                if row["supersedes"] is not None:
+                    corrected.append({"old": row["supersedes"], "new": row["id"]})
+            else:
+                row["supersedes"] = self._supersede(connection, row, score.supersedes, where)
             rows.append(row)
+        if rows:
+            connection.execute(SCORES.insert(), rows)
+        if corrected:
+            connection.execute(
+                update(SCORES)
+                .where(SCORES.c.id == bindparam("old"))
+                .values(superseded_by=bindparam("new")),
+                corrected,
+            )
         return [score_json(row) for row in rows]
 
+    @staticmethod
+    def _trace_projects(
+        connection: Connection, scores: Sequence[NewScore]
+    ) -> dict[str, str | None] | None:
+        """The projects of the traces a batch scores (those found), or None for one score."""
+        ids = list(
+            {s.trace_id.lower() for s in scores if s.trace_id is not None and s.span_id is None}
+        )
+        if len(scores) < 2 or not ids:
+            return None
+        found: dict[str, str | None] = {}
+        for start in range(0, len(ids), 500):
+            query = select(TRACES.c.trace_id, TRACES.c.project).where(
+                TRACES.c.trace_id.in_(ids[start : start + 500])
+            )
+            found.update((row.trace_id, row.project) for row in connection.execute(query))
+        return found
+
+    @staticmethod
+    def _current_online(
+        connection: Connection, scores: Sequence[NewScore]
+    ) -> dict[tuple[str | None, str, str | None], str | None] | None:
+        """For a batch of a rule's trace scores: the current ones they correct, by (trace,
+        name, rule); None when the batch is not that (each score then looks for its own)."""
+        if len(scores) < 2 or any(
+            s.source != "online"
+            or s.scorer is None
+            or s.span_id is not None
+            or s.trace_id is None
+            or s.supersedes is not None
+            for s in scores
+        ):
+            return None
+        s = SCORES.c
+        ids = list({score.trace_id.lower() for score in scores if score.trace_id})
+        current: dict[tuple[str | None, str, str | None], str | None] = {
+            (score.trace_id.lower() if score.trace_id else None, score.name, score.scorer): None
+            for score in scores
+        }
+        for start in range(0, len(ids), 500):
+            query = select(s.id, s.trace_id, s.name, s.scorer).where(
+                s.trace_id.in_(ids[start : start + 500]),
+                s.span_id.is_(None),
+                s.source == "online",
+                s.superseded_by.is_(None),
+            )
+            for row in connection.execute(query):
+                key = (row.trace_id, row.name, row.scorer)
+                if key in current:
+                    current[key] = row.id
+        return current
+
     def _target(
-        self, connection: Connection, score: NewScore, project: str | None, where: str
+        self,
+        connection: Connection,
+        score: NewScore,
+        project: str | None,
+        where: str,
+        known: dict[str, str | None] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The target's kind and the score's target columns with its project, or raise."""
         named = [
@@ -282,9 +360,12 @@ class ScoreStore:
             values["trace_id"] = trace_id
             if score.span_id is None:
                 kind = "trace"
-                found = connection.execute(
-                    select(TRACES.c.project).where(TRACES.c.trace_id == trace_id)
-                ).first()
+                if known is not None:
+                    found = (known[trace_id],) if trace_id in known else None
+                else:
+                    found = connection.execute(
+                        select(TRACES.c.project).where(TRACES.c.trace_id == trace_id)
+                    ).first()
                 missing = f"no trace {trace_id}"
             else:
                 span_id = score.span_id.lower()
