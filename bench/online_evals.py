@@ -9,9 +9,10 @@ Run ``bash bench/setup.sh`` once (nginx, its echo module, wrk), then::
    nginx fake upstream: one with an ``online_evals`` rule that scores every trace with two
    deterministic scorers (``icontains``, ``length``; no delay), one without. wrk measures
    throughput at concurrency 32 and latency p50 at concurrency 1 on both, in interleaved
-   rounds (the order rotates), medians over rounds. Then the rule's server is given time to
-   finish, and its scores are counted: every trace served is scored (or the backlog says how
-   far behind it is).
+   rounds (the order rotates), medians over rounds. After each of its runs the rule's server
+   is given time to finish scoring (so its scoring never runs during the other's turn; how
+   long it took is reported), and at the end its scores are counted: every trace served is
+   scored (or the backlog says how far behind it is).
 2. **Scoring rate.** ``--traces`` one-call traces written through the trace store (with the
    feed on), then one ``OnlineEvaluator`` drains them: scores written per second, end to end
    (feed -> queue -> claim -> score -> write), on SQLite and with ``--postgres`` on the real
@@ -136,9 +137,16 @@ def gateway_part(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 )
                 results[name]["rps_c32"].append(c32.rps)
                 results[name]["p50_c1_ms"].append(c1.p50_ms)
+                if name == "with rule":  # its scoring must not run into the other's turn
+                    caught = _scored(servers[name][2], 0, wait=args.catch_up)
+                    results[name].setdefault("catch_up_s", []).append(caught["caught_up_after_s"])
+                caught_up = (
+                    results[name].get("catch_up_s", [None])[-1] if name == "with rule" else None
+                )
                 print(
                     f"  round {round_number + 1} {name:<13} c32 {c32.rps:8.0f} req/s  "
-                    f"c1 p50 {c1.p50_ms:6.2f} ms  cpu {results[name]['cpu_c32'][-1]:.2f} cores",
+                    f"c1 p50 {c1.p50_ms:6.2f} ms  cpu {results[name]['cpu_c32'][-1]:.2f} cores"
+                    + (f"  scoring caught up {caught_up} s later" if caught_up is not None else ""),
                     flush=True,
                 )
         # How far behind is the rule? Wait until it has scored what it was sent (or give up).
@@ -323,6 +331,8 @@ def print_report(report: dict[str, Any]) -> None:
             f" {added:+7.2f}   within noise"
         )
         print(f"  CPU at c=32 (cores)          {plain['cpu_c32']:12.2f} {rule['cpu_c32']:11.2f}")
+        if "catch_up_s" in rule:
+            print(f"  scoring done after each run  {'':12} {rule['catch_up_s']:10.1f} s (median)")
         s = gateway["scoring"]
         print(
             f"  the rule scored {s['scored']:,} of {s['traces']:,} traces served, "

@@ -53,6 +53,7 @@ class OnlineStats:
     errored_scores: int = 0
     skipped: int = 0
     failures: int = 0
+    paused: int = 0  # times the worker waited for a busy server
     per_rule: dict[str, int] = field(default_factory=dict)
 
 
@@ -200,11 +201,27 @@ class OnlineEvaluator:
                 self.stats.failures += 1
                 log.warning("online evals: %s: %s", type(exc).__name__, str(exc)[:300])
                 busy = False
-            if not busy:
+            if busy:
+                await self._yield_to_requests()
+            else:
                 try:
                     await asyncio.wait_for(self._stopping.wait(), self.config.poll_interval_seconds)
                 except TimeoutError:
                     pass
+
+    async def _yield_to_requests(self) -> None:
+        """Back off while the server is busy: the gateway's requests come first, and the
+        queue (persisted, bounded) waits. Busy is the event loop's lag: how long the other
+        ready callbacks (requests) take to let this one run again."""
+        loop = asyncio.get_running_loop()
+        for _ in range(20):  # at most ~2 s of waiting, then a round regardless
+            started = loop.time()
+            await asyncio.sleep(0)
+            lag = loop.time() - started
+            if lag < self.config.busy_lag_seconds or self._stopping.is_set():
+                return
+            self.stats.paused += 1
+            await asyncio.sleep(0.1)
 
     async def run_once(self) -> bool:
         """One round: queue new traces, score the due ones. True when there was work."""

@@ -66,6 +66,12 @@ class OnlineEvalConfig(BaseModel):
     lease_seconds: float = Field(
         default=120.0, gt=0, description="a claimed trace another replica may take after this"
     )
+    busy_lag_seconds: float = Field(
+        default=0.002,
+        gt=0,
+        description="the worker waits while the server's event loop lags more than this "
+        "(requests first; the queue catches up after)",
+    )
 
     @field_validator("rules")
     @classmethod
