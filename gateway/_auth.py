@@ -46,6 +46,7 @@ _MEMBER_WRITES = (
     "/api/scores",
     "/api/score-configs",
     "/api/datasets",
+    "/api/reviews",
 )
 _READ = frozenset({"GET", "HEAD", "OPTIONS"})
 

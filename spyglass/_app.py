@@ -40,7 +40,15 @@ from gateway import (
     v1_openapi_paths,
 )
 from prompts import PromptApiError, PromptClient, PromptStore, prompt_api
-from tracing import ApiError, ScoreStore, TraceStore, score_api, trace_api
+from tracing import (
+    ApiError,
+    ReviewStore,
+    ScoreStore,
+    TraceStore,
+    review_api,
+    score_api,
+    trace_api,
+)
 
 from ._db import check_store, create_store_engine, upgrade_store
 from ._projects import confined_project, key_id, score_author, vouches_for_keys
@@ -329,6 +337,9 @@ def create_app(
     app.include_router(prompt_api(prompt_store, project_of=confined_project))
     app.include_router(keys_api(access))
     app.include_router(usage_api(engine, key_store))
+    app.include_router(
+        review_api(ReviewStore(engine), store, project_of=confined_project, caller=score_author)
+    )
     app.include_router(eval_api(RunStore(engine), project_of=confined_project))
     app.include_router(
         dataset_api(DatasetStore(engine), store, project_of=confined_project, author_of=key_id)

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     )
     from ._records import SpanRecord, TraceRecord
     from ._retention import RetentionTask, count_older_than, delete_older_than
+    from ._reviews import ReviewStore
+    from ._reviews_api import review_api
     from ._score_filters import ScoreCondition, parse_score_filter
     from ._score_types import NewScore, ScoreConfig, ScoreQuery, score_json
     from ._scores import ScoreStore, score_facets, scored_trace, scored_traces
@@ -61,6 +63,8 @@ if TYPE_CHECKING:
 _MODULES = {
     "Caller": "._scores_api",
     "score_api": "._scores_api",
+    "ReviewStore": "._reviews",
+    "review_api": "._reviews_api",
     "ScoreCondition": "._score_filters",
     "parse_score_filter": "._score_filters",
     "scored_trace": "._scores",
@@ -137,6 +141,7 @@ __all__ = [
     "QueryError",
     "QueueProcessor",
     "RetentionTask",
+    "ReviewStore",
     "ScoreCondition",
     "ScoreConfig",
     "ScoreError",
@@ -171,6 +176,7 @@ __all__ = [
     "parse_score_filter",
     "project_filter",
     "read_feed",
+    "review_api",
     "score_api",
     "score_facets",
     "score_json",
