@@ -58,6 +58,8 @@ _PAGES = (
     "/evals/{rest:path}",
     "/datasets",
     "/datasets/{name}",
+    "/reviews",
+    "/reviews/{queue_id}",
     "/keys",
     "/signin",
 )

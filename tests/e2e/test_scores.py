@@ -254,3 +254,67 @@ def test_an_annotated_trace_becomes_a_dataset_row_that_an_eval_runs_on(
     assert run["params"]["dataset_version"] == 1
     assert run["project"] == project and run["done"] == 1
     assert run["metrics"]["scores"]["asks_capital"]["pass_rate"] == 1.0
+
+
+def test_two_reviewers_step_through_a_queue_made_from_the_trace_list(
+    page: Any, browser: Any, auth_server: Server
+) -> None:
+    project = "review-e2e"
+    with _admin(auth_server) as admin:
+        ann = _key(admin, name="ann", project=project)
+        bob = _key(admin, name="bob", project=project)
+        admin.post(
+            "/api/score-configs",
+            params={"project": project},
+            json={"name": "helpful", "data_type": "numeric", "min_value": 1, "max_value": 5},
+        )
+    traces = [_traced_call(auth_server, ann["key"], f"review question {n}") for n in range(3)]
+
+    _sign_in(page, auth_server, ann["key"], "/traces")
+    search = page.locator("[data-search]")
+    search.fill("review question")
+    search.press("Enter")
+    expect(page.locator("[data-list=traces] tbody tr")).to_have_count(3)
+    page.locator("[data-review-these]").click()
+    expect(page).to_have_url(re.compile(r"/reviews/[0-9a-f]{32}$"))
+    expect(page.locator("[data-queue-progress]")).to_contain_text("0 / 3")
+    first = page.locator("[data-review-item]")
+    expect(first.locator("[data-review-example]")).to_contain_text("review question")
+    ann_item = first.get_attribute("data-review-item")
+
+    # Bob, at the same time, in his own browser: another trace.
+    other = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        bob_page = other.new_page()
+        _sign_in(bob_page, auth_server, bob["key"], page.url.removeprefix(auth_server.url))
+        bob_item = bob_page.locator("[data-review-item]")
+        expect(bob_item).to_be_visible()
+        assert bob_item.get_attribute("data-review-item") != ann_item
+        bob_page.keyboard.press("5")
+        expect(bob_page.locator("[data-score-row=helpful]")).to_contain_text("helpful 5")
+        bob_page.keyboard.press("Enter")
+        expect(bob_page.locator("[data-queue-progress]")).to_contain_text("1 / 3")
+    finally:
+        other.close()
+
+    page.keyboard.press("2")
+    expect(page.locator("[data-score-row=helpful]")).to_contain_text("helpful 2")
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-queue-progress]")).to_contain_text("2 / 3")
+    # The third trace was handed to Bob when he finished his: it stays his (he may come
+    # back) until his lease runs out, so there is nothing left for Ann.
+    expect(page.locator("[data-empty=review-done]")).to_be_visible()
+    page.keyboard.press("[")  # back to what ann scored: still there, and correctable
+    expect(page.locator("[data-review-item]")).to_contain_text("reviewed earlier")
+    shot(page, "review-queue")
+
+    with _admin(auth_server) as admin:
+        scored = {
+            s["trace_id"]: s["value"]
+            for s in admin.get("/api/scores", params={"name": "helpful"}).json()["data"]
+            if s["trace_id"] in traces
+        }
+        queues = admin.get("/api/reviews", params={"project": project}).json()["data"]
+    assert sorted(scored.values()) == [2.0, 5.0]
+    (queue,) = queues
+    assert (queue["progress"]["done"], queue["progress"]["pending"]) == (2, 1)

@@ -52,7 +52,7 @@ function choices(config) {
  * The annotation panel for one target ({trace_id} or {trace_id, span_id}).
  * Returns {node, key(event) -> handled, refresh()}.
  */
-export function annotator({ target, project, label = "this trace", shortcuts = false }) {
+export function annotator({ target, project, label = "this trace", shortcuts = false, only = [] }) {
   const node = h("div", { class: "annotate", dataset: { annotate: target.span_id ? "span" : "trace" } });
   const list = h("div", { class: "score-list", dataset: { scores: "" } });
   const comment = h("textarea", { rows: 2, placeholder: shortcuts ? "Comment (optional; c)" : "Comment (optional)", "aria-label": "Comment", class: "comment" });
@@ -135,7 +135,7 @@ export function annotator({ target, project, label = "this trace", shortcuts = f
     ]);
     scores = found.reverse(); // oldest first, as they were given
     writable = allowed;
-    configs = known;
+    configs = only.length ? known.filter((c) => only.includes(c.name)) : known;
     draw();
   }
 

@@ -10,6 +10,7 @@ import * as dashboard from "./dashboard.js";
 import * as prompts from "./prompts.js";
 import * as evals from "./evals.js";
 import * as datasets from "./datasets.js";
+import * as reviews from "./reviews.js";
 import * as signin from "./signin.js";
 import * as apikeys from "./apikeys.js";
 
@@ -25,6 +26,8 @@ const ROUTES = [
   [/^\/evals\/(.+)$/, "evals", evals.renderOne],
   [/^\/datasets\/?$/, "datasets", datasets.renderList],
   [/^\/datasets\/([^/]+)$/, "datasets", datasets.renderOne],
+  [/^\/reviews\/?$/, "reviews", reviews.renderList],
+  [/^\/reviews\/([0-9a-f]{32})$/, "reviews", reviews.renderOne],
   [/^\/keys\/?$/, "keys", apikeys.render],
   [/^\/signin\/?$/, "signin", signin.render],
 ];

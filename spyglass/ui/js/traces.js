@@ -293,6 +293,18 @@ export async function render(root, ctx) {
     }
   }
 
+  async function reviewThese() {
+    const params = listParams(state);
+    const filter = Object.fromEntries(Object.entries(params).filter(([k, v]) => !["limit", "sort"].includes(k) && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length)));
+    const text = formatQuery(state.filters);
+    try {
+      const queue = await api.post("/api/reviews", { name: text ? `Traces: ${text}` : `Traces of ${new Date().toLocaleString()}`, filter, limit: 500 });
+      ctx.navigate(`/reviews/${queue.id}`);
+    } catch (error) {
+      mount(foot, h("span", { class: "section-err", role: "alert" }, error.message));
+    }
+  }
+
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter") {
       state.filters = parseQuery(input.value);
@@ -309,7 +321,8 @@ export async function render(root, ctx) {
   mount(root,
     h("div", { class: "page-head" }, h("h1", null, "Traces"),
       h("div", { class: "querybar" }, input, rangeSelect, fromInput, toInput, sortSelect,
-        h("button", { type: "button", class: "primary", on: { click: () => { state.filters = parseQuery(input.value); apply(); } } }, "Search")),
+        h("button", { type: "button", class: "primary", on: { click: () => { state.filters = parseQuery(input.value); apply(); } } }, "Search"),
+        h("button", { type: "button", dataset: { reviewThese: "" }, title: "A review queue of the traces these filters find (up to 500)", on: { click: reviewThese } }, "Review these")),
       liveToggle),
     h("div", { class: "traces-layout" }, facetBox, h("div", null, chips, content, foot)));
   chips.style.marginBottom = "8px";
