@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ._reviews_api import review_api
     from ._score_filters import ScoreCondition, parse_score_filter
     from ._score_types import NewScore, ScoreConfig, ScoreQuery, score_json
-    from ._scores import ScoreStore, score_facets, scored_trace, scored_traces
+    from ._scores import ScoreStore, score_facets, score_trend, scored_trace, scored_traces
     from ._scores_api import Caller, score_api
     from ._shapes import span_json, trace_json
     from ._store import TraceStore
@@ -69,6 +69,7 @@ _MODULES = {
     "parse_score_filter": "._score_filters",
     "scored_trace": "._scores",
     "score_facets": "._scores",
+    "score_trend": "._scores",
     "scored_traces": "._scores",
     "NewScore": "._score_types",
     "ScoreConfig": "._score_types",
@@ -179,6 +180,7 @@ __all__ = [
     "review_api",
     "score_api",
     "score_facets",
+    "score_trend",
     "score_json",
     "scored_trace",
     "scored_traces",

@@ -53,7 +53,7 @@ from .errors import (
     ScoreTargetNotFound,
 )
 
-__all__ = ["ScoreStore", "score_facets", "scored_trace", "scored_traces"]
+__all__ = ["ScoreStore", "score_facets", "score_trend", "scored_trace", "scored_traces"]
 
 
 def _encode_cursor(created_ns: int, score_id: str) -> str:
@@ -619,3 +619,61 @@ def score_facets(
     query = query.group_by(s.name).order_by(traces.desc(), s.name).limit(top)
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def score_trend(
+    engine: Engine,
+    *,
+    start_ns: int,
+    end_ns: int,
+    bucket_seconds: int,
+    group_by: str = "none",
+    name: str | None = None,
+    project: str | None = None,
+) -> list[dict[str, Any]]:
+    """Each score's mean per time bucket (of its trace's start), optionally per prompt version
+    or model: ``[{name, bucket_start_ns, group, mean, count}]``. Trace-level and span-level
+    current scores with a value count; a scorer's failures do not."""
+    if group_by not in ("none", "prompt", "model"):
+        raise ValueError("group_by: expected none, prompt or model")
+    s, t = SCORES.c, TRACES.c
+    step = bucket_seconds * 10**9
+    if bucket_seconds < 1 or (end_ns - start_ns) / step > 10_000:
+        raise ValueError("bucket: at least 1 second, and at most 10000 buckets in the range")
+    bucket = (t.start_ns - start_ns) // step  # integer division on both databases
+    group = {"prompt": t.prompt, "model": t.model}.get(group_by)
+    columns = [
+        s.name,
+        bucket.label("bucket"),
+        func.avg(s.value).label("mean"),
+        func.count().label("count"),
+    ]
+    if group is not None:
+        columns.append(group.label("group"))
+    query = (
+        select(*columns)
+        .select_from(SCORES.join(TRACES, t.trace_id == s.trace_id))
+        .where(
+            s.superseded_by.is_(None),
+            s.value.is_not(None),
+            t.start_ns >= start_ns,
+            t.start_ns < end_ns,
+        )
+        .group_by(s.name, bucket, *([group] if group is not None else []))
+        .order_by(s.name, bucket)
+    )
+    if name is not None:
+        query = query.where(s.name == name)
+    if project is not None:
+        query = query.where(s.project == project)
+    with engine.connect() as connection:
+        return [
+            {
+                "name": row.name,
+                "bucket_start_ns": start_ns + int(row[1]) * step,
+                "group": getattr(row, "group", None) if group is not None else None,
+                "mean": float(row.mean),
+                "count": int(row[3]),
+            }
+            for row in connection.execute(query)
+        ]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._api import ApiError, ProjectOf, _time_ns, project_filter
 from ._score_types import NewScore, ScoreConfig, ScoreQuery
-from ._scores import ScoreStore
+from ._scores import ScoreStore, score_trend
 from .errors import ScoreError, ScoreTargetNotFound
 
 __all__ = ["Caller", "score_api"]
@@ -176,6 +176,36 @@ def score_api(
         )
         rows, after = await run(store.find, query, limit=limit, cursor=cursor)
         return {"data": rows, "next_cursor": after}
+
+    @router.get("/api/scores/trend")
+    async def trend(
+        project: str | None = Depends(scope),
+        name: str | None = None,
+        start: Annotated[str | None, Query(description="default: 24 hours ago")] = None,
+        end: Annotated[str | None, Query(description="default: now")] = None,
+        bucket: Annotated[
+            int | None, Query(ge=1, description="seconds; default: range / 48")
+        ] = None,
+        group_by: Literal["none", "prompt", "model"] = "none",
+    ) -> dict[str, Any]:
+        """Each score's mean over time (by its trace's start), per prompt version or model."""
+        end_ns = _time_ns(end, "end") or time.time_ns()
+        start_ns = _time_ns(start, "start") or end_ns - 86400 * 10**9
+        seconds = bucket or max(1, (end_ns - start_ns) // (48 * 10**9))
+        try:
+            rows = await asyncio.to_thread(
+                score_trend,
+                store.engine,
+                start_ns=start_ns,
+                end_ns=end_ns,
+                bucket_seconds=seconds,
+                group_by=group_by,
+                name=name,
+                project=project,
+            )
+        except ValueError as error:
+            raise ApiError(400, str(error), "bucket") from None
+        return {"start_ns": start_ns, "end_ns": end_ns, "bucket_seconds": seconds, "data": rows}
 
     @router.get("/api/scores/{score_id}")
     async def get_score(score_id: str, project: str | None = Depends(scope)) -> dict[str, Any]:

@@ -142,6 +142,13 @@ def test_a_project_member_annotates_a_trace_with_the_keyboard(
     expect(page.locator("[data-list=traces] tbody tr")).to_have_count(1)
     expect(page.locator(f"tr[data-href='/traces/{other}']")).to_be_visible()
 
+    # The dashboard charts each score's mean over time, here by model.
+    page.goto(f"{auth_server.url}/dashboard?range=1h&scores_by=model")
+    trend = page.locator("[data-score-trend=helpful]")
+    expect(trend).to_contain_text("helpful (1 scores)")
+    expect(page.locator("[data-score-trend=correct]")).to_contain_text("correct (1 scores)")
+    expect(page.locator("[data-score-trend=tone]")).to_have_count(0)  # labels have no mean
+
 
 def test_a_viewer_sees_scores_but_cannot_write_them(page: Any, auth_server: Server) -> None:
     project = "viewers-e2e"

@@ -445,3 +445,23 @@ def test_feedback_origins_are_checked(settings_from: Callable[..., Settings]) ->
 
     with pytest.raises(ConfigError, match="feedback_origins"):
         settings_from({"auth": {"feedback_origins": ["https://shop.example/path"]}})
+
+
+async def test_the_trend_of_each_score_over_time_by_model(app: App) -> None:
+    client, traces = app
+    for trace, value in zip(traces, (1, 3, 5, 4), strict=True):
+        await post(client, {"trace_id": trace, "name": "helpful", "value": value})
+    await post(client, {"trace_id": traces[0], "name": "thumbs", "value": True})
+    answer = await client.get(
+        "/api/scores/trend", params={"group_by": "model", "bucket": 86400 * 2}, headers=ADMIN
+    )
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["data"]
+    assert [(r["name"], r["group"], r["mean"], r["count"]) for r in rows] == [
+        ("helpful", "m", 3.25, 4),
+        ("thumbs", "m", 1.0, 1),
+    ]
+    only = await client.get("/api/scores/trend", params={"name": "thumbs"}, headers=ADMIN)
+    assert [r["name"] for r in only.json()["data"]] == ["thumbs"]
+    bad = await client.get("/api/scores/trend", params={"bucket": 1, "start": "0"}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "bucket"

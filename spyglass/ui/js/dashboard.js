@@ -19,7 +19,8 @@ export async function render(root, ctx) {
   const source = ["gateway", "app"].includes(ctx.query.get("source")) ? ctx.query.get("source") : "all";
   const sourceSelect = h("select", { "aria-label": "Calls", title: "Each call counts once: an app's span around a gateway call is the same call" },
     [["all", "All calls"], ["gateway", "Through the gateway"], ["app", "From apps only (OTLP)"]].map(([v, t]) => h("option", { value: v, selected: v === source }, t)));
-  const change = () => ctx.navigate(`/dashboard?range=${rangeSelect.value}&group=${groupSelect.value}&source=${sourceSelect.value}`, { replace: true });
+  const scoresBy = ctx.query.get("scores_by") ? `&scores_by=${encodeURIComponent(ctx.query.get("scores_by"))}` : "";
+  const change = () => ctx.navigate(`/dashboard?range=${rangeSelect.value}&group=${groupSelect.value}&source=${sourceSelect.value}${scoresBy}`, { replace: true });
   for (const select of [rangeSelect, groupSelect, sourceSelect]) select.addEventListener("change", change);
   const body = h("div", null, h("div", { class: "muted" }, "Loading…"));
   mount(root, h("div", { class: "page-head" }, h("h1", null, "Dashboard"), h("span", { class: "muted" }, "LLM calls through the gateway and from your instrumented apps"),
@@ -108,6 +109,40 @@ export async function render(root, ctx) {
       chart({ title: group === "none" ? "Latency" : "Latency p95", times, series: latency, format: fmtMs }),
       chart({ title: "Time to first token (p50)", times, series: named(series("ttft_p50_ms", { blank: null }), "TTFT p50"), format: fmtMs }),
       chart({ title: "Tokens", times, series: tokens, kind: "bar", format: fmtCompact }),
-      chart({ title: "Cost", times, series: named(series("cost"), "cost"), kind: "bar", format: fmtCost })));
+      chart({ title: "Cost", times, series: named(series("cost"), "cost"), kind: "bar", format: fmtCost })),
+    await scoreCharts(ctx, stats, times, slot));
   return null;
+}
+
+/** Each score's mean over the range, overall or per prompt version or model. */
+async function scoreCharts(ctx, stats, times, slot) {
+  const by = ["prompt", "model"].includes(ctx.query.get("scores_by")) ? ctx.query.get("scores_by") : "none";
+  let trend;
+  try {
+    trend = await api.get("/api/scores/trend", { start: new Date(stats.start_ns / 1e6).toISOString(), end: new Date(stats.end_ns / 1e6).toISOString(), bucket: stats.bucket_seconds, group_by: by });
+  } catch {
+    return null; // the usage charts stand without them
+  }
+  const select = h("select", { "aria-label": "Scores by" }, [["none", "All traces"], ["prompt", "By prompt version"], ["model", "By model"]]
+    .map(([v, t]) => h("option", { value: v, selected: v === by }, t)));
+  select.addEventListener("change", () => {
+    const url = new URL(location.href);
+    url.searchParams.set("scores_by", select.value);
+    ctx.navigate(url.pathname + url.search, { replace: true });
+  });
+  const names = [...new Set(trend.data.map((r) => r.name))];
+  const head = h("div", { class: "page-head" }, h("h2", null, "Scores"), h("span", { class: "muted" }, "each score's mean, by the time of its trace"), h("span", { class: "spacer" }), select);
+  if (!names.length) return h("div", { dataset: { scoreTrends: "" } }, head, h("p", { class: "faint" }, "No scores in this range."));
+  const charts = names.map((name) => {
+    const rows = trend.data.filter((r) => r.name === name);
+    const groups = [...new Set(rows.map((r) => r.group ?? "all"))].slice(0, PALETTE.length);
+    const series = groups.map((g, k) => {
+      const values = times.map(() => null);
+      for (const r of rows) if ((r.group ?? "all") === g) values[slot(r.bucket_start_ns)] = r.mean;
+      return { name: by === "none" ? `${name} mean` : String(g), values, color: PALETTE[k] };
+    });
+    const count = rows.reduce((t, r) => t + r.count, 0);
+    return h("div", { dataset: { scoreTrend: name } }, chart({ title: `${name} (${fmtInt(count)} scores)`, times, series, format: (v) => (Math.abs(v) < 10 ? v.toFixed(2) : fmtCompact(v)), stacked: false }));
+  });
+  return h("div", { dataset: { scoreTrends: "" } }, head, h("div", { class: "charts" }, charts));
 }
