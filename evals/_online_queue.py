@@ -99,6 +99,13 @@ class OnlineQueue:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(JOBS)).scalar() or 0)
 
+    def waiting(self) -> dict[str, int]:
+        """Jobs waiting or being scored, by rule."""
+        j = JOBS.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(j.rule, func.count()).group_by(j.rule))
+            return {rule: int(count) for rule, count in rows}
+
     def position(self) -> int:
         with self.engine.connect() as connection:
             found = connection.execute(select(STATE.c.value).where(STATE.c.name == _FEED)).scalar()

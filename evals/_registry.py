@@ -10,6 +10,7 @@ the trace and span it was taken from. Datasets belong to a project (``None``: to
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections import defaultdict
@@ -40,9 +41,11 @@ class NewRow:
 
     def content_hash(self) -> str:
         body = {"input": self.input, "expected": self.expected, "metadata": self.metadata}
-        return hashlib.sha256(
-            orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
-        ).hexdigest()
+        try:
+            text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
+        except TypeError:  # an integer past 64 bits, which orjson refuses: json holds it
+            text = json.dumps(body, sort_keys=True, default=str).encode()
+        return hashlib.sha256(text).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -78,9 +78,9 @@ def list_command(
 
 
 def _waiting(settings: Any) -> dict[str, int]:
-    from sqlalchemy import func, inspect, select
+    from sqlalchemy import inspect
 
-    from evals._online_records import JOBS
+    from evals import OnlineQueue
 
     from ._db import create_store_engine
 
@@ -88,9 +88,7 @@ def _waiting(settings: Any) -> dict[str, int]:
     try:
         if not inspect(engine).has_table("online_eval_jobs"):
             return {}
-        with engine.connect() as connection:
-            rows = connection.execute(select(JOBS.c.rule, func.count()).group_by(JOBS.c.rule))
-            return {rule: int(count) for rule, count in rows}
+        return OnlineQueue(engine).waiting()
     finally:
         engine.dispose()
 

@@ -100,6 +100,17 @@ def project_filter(project_of: ProjectOf | None) -> Callable[..., str | None]:
     return scope
 
 
+def _dumps(value: Any) -> bytes:
+    """JSON by orjson; by json for what orjson refuses (a score's metadata may hold an
+    integer past 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        import json
+
+        return json.dumps(value, default=str).encode()
+
+
 def _json(body: bytes) -> Response:
     """A JSON response encoded by orjson in the worker thread: a page of a big trace is
     megabytes, which FastAPI's encoder would walk value by value on the event loop."""
@@ -184,7 +195,7 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
         def page() -> bytes:
             rows, next_cursor = list_traces(store, where, sort=sort, limit=limit, cursor=cursor)
             data = scored_traces(store.engine, rows)
-            return orjson.dumps({"data": data, "next_cursor": next_cursor})
+            return _dumps({"data": data, "next_cursor": next_cursor})
 
         try:
             return _json(await asyncio.to_thread(page))
@@ -213,7 +224,7 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
             if summary is None:
                 return None
             shown, shown_spans = scored_trace(store.engine, summary, spans)
-            return orjson.dumps(
+            return _dumps(
                 {
                     "trace": shown,
                     "spans": shown_spans,

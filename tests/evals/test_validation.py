@@ -68,7 +68,7 @@ def test_nothing_to_compare_and_two_sources(tmp_path: Path) -> None:
     with pytest.raises(EvalConfigError) as caught:
         plan_of(path)
     assert "give `variants` or `matrix`" in str(caught.value)
-    assert "exactly one of `path`, `name` or `rows`" in str(caught.value)
+    assert "exactly one of `path`, `name`, `rows` or `registry`" in str(caught.value)
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:

@@ -465,3 +465,15 @@ async def test_the_trend_of_each_score_over_time_by_model(app: App) -> None:
     assert [r["name"] for r in only.json()["data"]] == ["thumbs"]
     bad = await client.get("/api/scores/trend", params={"bucket": 1, "start": "0"}, headers=ADMIN)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "bucket"
+
+
+async def test_metadata_past_64_bits_is_kept_and_shown(app: App) -> None:
+    client, traces = app
+    big = 2**70
+    made = await post(
+        client, {"trace_id": traces[0], "name": "helpful", "value": 3, "metadata": {"n": big}}
+    )
+    assert made.status_code == 201
+    detail = await client.get(f"/api/traces/{traces[0]}", headers=ADMIN)
+    assert detail.status_code == 200
+    assert detail.json()["trace"]["scores"][0]["metadata"]["n"] == big
