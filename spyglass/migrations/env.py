@@ -16,7 +16,7 @@ with engine.begin() as connection:
     if connection.dialect.name == "postgresql":
         # Replicas starting together on an empty database take turns (held until commit).
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7254617734)")
-    elif not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+    elif not connection.connection.driver_connection.in_transaction:
         # Python's sqlite3 opens a transaction only before an INSERT or UPDATE: without this,
         # a migration that starts with CREATE or DROP TABLE would run outside the migrations'
         # one transaction, and a later failure would not take it back.
