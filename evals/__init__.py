@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._dataset import LoadedDataset, load_rows
     from ._metrics import run_metrics
     from ._mlflow import log_to_mlflow, require_mlflow
-    from ._online import OnlineEvaluator, OnlineStats, build_rules
+    from ._online import OnlineCollector, OnlineEvaluator, OnlineStats, build_rules
     from ._online_config import OnlineEvalConfig, OnlineRule
     from ._online_queue import OnlineQueue, sampled
     from ._outputs import FORMATS, render_report, write_report
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "OnlineEvaluator": "._online",
+    "OnlineCollector": "._online",
     "OnlineStats": "._online",
     "build_rules": "._online",
     "OnlineEvalConfig": "._online_config",
@@ -158,6 +159,7 @@ __all__ = [
     "LoadedDataset",
     "ModelClient",
     "NewRow",
+    "OnlineCollector",
     "OnlineEvalConfig",
     "OnlineEvaluator",
     "OnlineQueue",

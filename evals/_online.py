@@ -30,7 +30,7 @@ from ._online_queue import Job, OnlineQueue
 from ._scoring import ModelClient, ScoreInput, Scorer
 from .errors import EvalConfigError
 
-__all__ = ["OnlineEvaluator", "OnlineStats", "build_rules"]
+__all__ = ["OnlineCollector", "OnlineEvaluator", "OnlineStats", "build_rules"]
 
 log = logging.getLogger("spyglass.online_evals")
 SPANS = SpanRecord.__table__  # type: ignore[attr-defined]
@@ -55,6 +55,35 @@ class OnlineStats:
     failures: int = 0
     paused: int = 0  # times the worker waited for a busy server
     per_rule: dict[str, int] = field(default_factory=dict)
+
+
+class OnlineCollector:
+    """``/metrics``: online evaluation's counters, read when scraped (a prometheus_client
+    custom collector)."""
+
+    def __init__(self, evaluator: OnlineEvaluator) -> None:
+        self.evaluator = evaluator
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        stats = self.evaluator.stats
+        for name, value, doc in (
+            ("enqueued", stats.enqueued, "Traces queued for a rule."),
+            ("dropped", stats.dropped, "Traces not queued because the queue was full."),
+            ("scored", stats.scored, "Traces a rule scored."),
+            ("scores", stats.scores, "Scores written."),
+            ("errored_scores", stats.errored_scores, "Scores whose scorer failed."),
+            ("skipped", stats.skipped, "Traces with nothing to score (no messages)."),
+            ("failures", stats.failures, "Rounds that failed (the store unreachable...)."),
+        ):
+            yield CounterMetricFamily(f"spyglass_online_eval_{name}_total", doc, value=value)
+        by_rule = CounterMetricFamily(
+            "spyglass_online_eval_rule_scored_total", "Traces scored, by rule.", labels=("rule",)
+        )
+        for rule, count in stats.per_rule.items():
+            by_rule.add_metric([rule], count)
+        yield by_rule
 
 
 def build_rules(

@@ -374,6 +374,10 @@ def create_app(
     registry = (
         tracing.metrics.registry if tracing is not None else prometheus_client.CollectorRegistry()
     )
+    if online is not None:
+        from evals import OnlineCollector
+
+        registry.register(OnlineCollector(online))
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     async def metrics() -> Response:

@@ -94,6 +94,9 @@ async def test_a_rule_scores_the_traces_it_takes_in_the_background(
         listed = await client.get("/api/traces", params={"score": "says_paris>=1"})
         assert sorted(t["trace_id"] for t in listed.json()["data"]) == sorted(taken)
         assert state.online_evals.stats.scored == 3
+        metrics = (await client.get("/metrics")).text
+        assert "spyglass_online_eval_scored_total 3.0" in metrics
+        assert 'spyglass_online_eval_rule_scored_total{rule="quality"} 3.0' in metrics
 
 
 async def test_a_scorer_that_raises_gives_an_errored_score_and_the_worker_goes_on(
