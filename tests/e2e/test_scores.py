@@ -141,6 +141,13 @@ def test_a_project_member_annotates_a_trace_with_the_keyboard(
     search.press("Enter")
     expect(page.locator("[data-list=traces] tbody tr")).to_have_count(1)
     expect(page.locator(f"tr[data-href='/traces/{other}']")).to_be_visible()
+    # The traces shown, in bulk, as rows of a dataset.
+    page.locator("[data-add-these]").click()
+    bulk = page.get_by_role("dialog", name="Add to dataset")
+    bulk.get_by_label("Dataset").fill("unscored")
+    bulk.get_by_role("button", name="Add to dataset").click()
+    expect(bulk.locator("[data-added]")).to_contain_text("unscored version 1 (1 row)")
+    page.keyboard.press("Escape")
 
     # The dashboard charts each score's mean over time, here by model.
     page.goto(f"{auth_server.url}/dashboard?range=1h&scores_by=model")

@@ -79,6 +79,45 @@ export async function addToDataset({ traceId, spanId, project }) {
   name.focus();
 }
 
+/** The bulk dialog: traces (each as its first span with messages) added to a dataset at once. */
+export async function addManyToDataset({ traceIds }) {
+  let names = [];
+  try {
+    names = (await api.get("/api/datasets")).data.map((d) => d.name);
+  } catch {
+    names = [];
+  }
+  const list = h("datalist", { id: "dataset-names-bulk" }, names.map((n) => h("option", { value: n })));
+  const name = h("input", { type: "text", list: "dataset-names-bulk", "aria-label": "Dataset", value: names[0] || "" });
+  const status = h("div", { class: "faint", role: "status" }, `Each trace's input and answer becomes a row (${fmtInt(traceIds.length)} traces).`);
+  const close = () => overlay.remove();
+  async function save() {
+    const target = name.value.trim();
+    if (!target) { status.textContent = "Name the dataset."; status.className = "section-err"; return; }
+    status.textContent = "Saving…";
+    try {
+      const version = await api.post(`/api/datasets/${encodeURIComponent(target)}/rows`, {
+        from_traces: traceIds.map((id) => ({ trace_id: id })), message: `${traceIds.length} traces from the trace list`,
+      });
+      mount(dialog, h("h2", null, "Added"), h("p", { dataset: { added: "" } }, "Added to ",
+        h("a", { href: `/datasets/${encodeURIComponent(target)}?v=${version.version}` }, `${target} version ${version.version}`), ` (${fmtInt(version.row_count)} row${version.row_count === 1 ? "" : "s"}).`),
+      h("div", { class: "form-actions" }, h("button", { type: "button", class: "primary", on: { click: close } }, "Done")));
+    } catch (error) {
+      status.textContent = error.message;
+      status.className = "section-err";
+    }
+  }
+  const dialog = h("div", { class: "card dataset-dialog", role: "dialog", "aria-modal": "true", "aria-label": "Add to dataset" },
+    h("h2", null, `Add ${fmtInt(traceIds.length)} traces to a dataset`), h("label", null, "Dataset", name, list), status,
+    h("div", { class: "form-actions" }, h("button", { type: "button", class: "primary", on: { click: save } }, "Add to dataset"),
+      h("button", { type: "button", on: { click: close } }, "Cancel")));
+  const overlay = h("div", { class: "overlay", on: { click: (e) => { if (e.target === overlay) close(); } } }, dialog);
+  dialog.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); event.stopPropagation(); });
+  document.querySelector(".overlay")?.remove();
+  document.body.appendChild(overlay);
+  name.focus();
+}
+
 export async function renderList(root, ctx) {
   mount(root, h("div", { class: "muted" }, "Loading datasets…"));
   const found = (await api.get("/api/datasets")).data;

@@ -6,6 +6,7 @@ import { copyButton, h, mount } from "./dom.js";
 import { fmtAgo, fmtCallsCost, fmtFullTime, fmtInt, fmtMs, fmtTime, fmtTokens } from "./format.js";
 import { listNav } from "./keys.js";
 import { scoreBadge } from "./annotate.js";
+import { addManyToDataset } from "./datasets.js";
 
 // The list API's filters the query bar accepts as key:value.
 const KEYS = ["status", "model", "provider", "name", "session", "user", "key", "prompt", "service", "tag", "min_duration_ms", "min_cost", "attr", "score"];
@@ -322,7 +323,8 @@ export async function render(root, ctx) {
     h("div", { class: "page-head" }, h("h1", null, "Traces"),
       h("div", { class: "querybar" }, input, rangeSelect, fromInput, toInput, sortSelect,
         h("button", { type: "button", class: "primary", on: { click: () => { state.filters = parseQuery(input.value); apply(); } } }, "Search"),
-        h("button", { type: "button", dataset: { reviewThese: "" }, title: "A review queue of the traces these filters find (up to 500)", on: { click: reviewThese } }, "Review these")),
+        h("button", { type: "button", dataset: { reviewThese: "" }, title: "A review queue of the traces these filters find (up to 500)", on: { click: reviewThese } }, "Review these"),
+        h("button", { type: "button", dataset: { addThese: "" }, title: "The traces shown, as rows of a dataset", on: { click: () => seen.size && addManyToDataset({ traceIds: [...seen] }) } }, "Add shown to dataset")),
       liveToggle),
     h("div", { class: "traces-layout" }, facetBox, h("div", null, chips, content, foot)));
   chips.style.marginBottom = "8px";
