@@ -164,7 +164,11 @@ def list_command(
         ),
     ] = None,
     sort: Annotated[
-        str, typer.Option(help="start (newest first), duration or cost (largest first).")
+        str,
+        typer.Option(
+            help="start (newest first), duration or cost (largest first), or score:NAME "
+            "(highest first; traces without that score are left out)."
+        ),
     ] = "start",
     limit: Annotated[int, typer.Option(help="Traces per page, 1 to 500.")] = 50,
     cursor: Annotated[

@@ -154,7 +154,9 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
             list[str] | None,
             Query(description="NAME (has), !NAME (has not), NAME>=4, NAME=label; repeatable"),
         ] = None,
-        sort: Literal["start", "duration", "cost"] = "start",
+        sort: Annotated[
+            str, Query(description="start, duration, cost, or score:NAME (highest first)")
+        ] = "start",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> Response:

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ._index import facet_candidates, facet_token
 from ._records import SPANS, TRACES
-from ._score_filters import ScoreCondition, score_condition
+from ._score_filters import ScoreCondition, score_condition, score_sort_column
 from ._shapes import known_cost
 from ._store import TraceStore
 
@@ -40,7 +40,7 @@ __all__ = [
     "usage_stats",
 ]
 
-SortKey = Literal["start", "duration", "cost"]
+SortKey = str  # start, duration, cost, or score:NAME
 _SORT_COLUMNS = {
     "start": TRACES.c.start_ns,
     "duration": TRACES.c.duration_ms,
@@ -258,11 +258,14 @@ def list_traces(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of trace summaries, newest (or longest, or costliest) first, and the next cursor."""
-    if sort not in _SORT_COLUMNS:
-        raise QueryError("sort", "expected start, duration or cost")
+    """A page of trace summaries, newest (or longest, costliest, or highest scored: sort
+    ``score:NAME``) first, and the next cursor."""
     if not 1 <= limit <= 500:
         raise QueryError("limit", "expected 1 to 500")
+    if isinstance(sort, str) and sort.startswith("score:") and sort[6:]:
+        return _by_score(store, where, sort[6:], limit, cursor)
+    if sort not in _SORT_COLUMNS:
+        raise QueryError("sort", "expected start, duration, cost or score:NAME")
     column = _SORT_COLUMNS[sort]
     query = select(TRACES).where(*_conditions(store, where))
     if cursor:
@@ -276,6 +279,32 @@ def list_traces(
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = _encode_cursor([last[column.name], last["trace_id"]])
+    return rows, next_cursor
+
+
+def _by_score(
+    store: TraceStore, where: TraceFilter, name: str, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The traces with score ``name``, highest first (ties: newest id first)."""
+    scored = score_sort_column(name, where.project)
+    value = scored.c.score_value
+    query = (
+        select(TRACES, value)
+        .join(scored, scored.c.trace_id == TRACES.c.trace_id)
+        .where(*_conditions(store, where))
+    )
+    if cursor:
+        last, trace_id = _decode_cursor(cursor, (int, float))
+        query = query.where(tuple_(value, TRACES.c.trace_id) < tuple_(last, trace_id))
+    query = query.order_by(value.desc(), TRACES.c.trace_id.desc()).limit(limit + 1)
+    with store.engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor([rows[-1]["score_value"], rows[-1]["trace_id"]])
+    for row in rows:
+        row.pop("score_value")
     return rows, next_cursor
 
 

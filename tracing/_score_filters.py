@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from ._records import TRACES
 from ._score_records import SCORES
 
-__all__ = ["ScoreCondition", "parse_score_filter", "score_condition"]
+__all__ = ["ScoreCondition", "parse_score_filter", "score_condition", "score_sort_column"]
 
 Op = Literal["has", "not", ">=", "<=", ">", "<", "=", "!="]
 _FILTER = re.compile(r"^(?P<name>[^<>=!]+?)\s*(?P<op>>=|<=|!=|>|<|=)\s*(?P<value>.*)$")
@@ -97,3 +97,18 @@ def score_condition(condition: ScoreCondition, project: str | None = None) -> An
     if condition.op == "not":
         return TRACES.c.trace_id.not_in(scored)
     return TRACES.c.trace_id.in_(scored)
+
+
+def score_sort_column(name: str, project: str | None = None) -> Any:
+    """For ``sort=score:NAME``: each trace's highest current value of the score (its own or
+    its spans'), as a subquery to join the traces to; traces without one are not listed."""
+    s = SCORES.c
+    where = [s.name == name, s.superseded_by.is_(None), s.value.is_not(None)]
+    if project is not None:
+        where.append(s.project == project)
+    return (
+        select(s.trace_id.label("trace_id"), func.max(s.value).label("score_value"))
+        .where(*where, s.trace_id.is_not(None))
+        .group_by(s.trace_id)
+        .subquery("sorted_by_score")
+    )

@@ -477,3 +477,22 @@ async def test_metadata_past_64_bits_is_kept_and_shown(app: App) -> None:
     detail = await client.get(f"/api/traces/{traces[0]}", headers=ADMIN)
     assert detail.status_code == 200
     assert detail.json()["trace"]["scores"][0]["metadata"]["n"] == big
+
+
+async def test_the_trace_list_sorts_by_a_score(app: App) -> None:
+    client, traces = app
+    for trace, value in zip(traces, (2, 5, 3, 4), strict=True):
+        await post(client, {"trace_id": trace, "name": "helpful", "value": value})
+
+    async def page(**params: Any) -> Any:
+        answer = await client.get("/api/traces", params=params, headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    first = await page(sort="score:helpful", limit=3)
+    assert [t["trace_id"] for t in first["data"]] == [traces[1], traces[3], traces[2]]
+    rest = await page(sort="score:helpful", limit=3, cursor=first["next_cursor"])
+    assert [t["trace_id"] for t in rest["data"]] == [traces[0]] and rest["next_cursor"] is None
+    assert (await page(sort="score:nothing"))["data"] == []
+    bad = await client.get("/api/traces", params={"sort": "size"}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "sort"
