@@ -141,6 +141,16 @@ def test_a_project_member_annotates_a_trace_with_the_keyboard(
     search.press("Enter")
     expect(page.locator("[data-list=traces] tbody tr")).to_have_count(1)
     expect(page.locator(f"tr[data-href='/traces/{other}']")).to_be_visible()
+    # Sorted by a score: only the scored trace, highest first.
+    search.fill("")
+    search.press("Enter")
+    page.get_by_label("Sort").select_option("score:helpful")
+    expect(page).to_have_url(re.compile(r"sort=score%3Ahelpful|sort=score:helpful"))
+    expect(page.locator("[data-list=traces] tbody tr")).to_have_count(1)
+    search.fill("score:!helpful")
+    search.press("Enter")
+    page.get_by_label("Sort").select_option("start")
+    expect(page.locator("[data-list=traces] tbody tr")).to_have_count(1)
     # The traces shown, in bulk, as rows of a dataset.
     page.locator("[data-add-these]").click()
     bulk = page.get_by_role("dialog", name="Add to dataset")

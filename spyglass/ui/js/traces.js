@@ -138,7 +138,9 @@ export async function render(root, ctx) {
     h("option", { value: "custom", selected: state.range === "custom" }, "Custom…")]);
   const fromInput = h("input", { type: "datetime-local", "aria-label": "From", value: state.from, hidden: state.range !== "custom" });
   const toInput = h("input", { type: "datetime-local", "aria-label": "To", value: state.to, hidden: state.range !== "custom" });
-  const sortSelect = h("select", { "aria-label": "Sort" }, [["start", "Newest"], ["duration", "Slowest"], ["cost", "Costliest"]].map(([v, t]) => h("option", { value: v, selected: v === state.sort }, t)));
+  const sorts = [["start", "Newest"], ["duration", "Slowest"], ["cost", "Costliest"]];
+  if (state.sort.startsWith("score:")) sorts.push([state.sort, `Highest ${state.sort.slice(6)}`]);
+  const sortSelect = h("select", { "aria-label": "Sort" }, sorts.map(([v, t]) => h("option", { value: v, selected: v === state.sort }, t)));
   const liveToggle = h("button", { type: "button", class: "ghost live on", title: "New traces appear as they arrive" }, h("span", { class: "pulse" }), "Live");
   const tbody = h("tbody");
   const widths = [150, null, 64, 80, 104, 76, 140, 120, 100, 150, 58];
@@ -186,6 +188,11 @@ export async function render(root, ctx) {
     try {
       const facets = await api.get("/api/ui/facets", { since_s: RANGES[state.range], top: 20 });
       if (!current(started)) return;
+      // Each score the traces have is a sort too: highest first.
+      for (const { value } of facets.score || []) {
+        const key = `score:${value}`;
+        if (![...sortSelect.options].some((o) => o.value === key)) sortSelect.appendChild(h("option", { value: key, selected: state.sort === key }, `Highest ${value}`));
+      }
       mount(facetBox, FACETS.map(([key, title]) => {
         const values = facets[key] || [];
         const on = (value) => (REPEATED.includes(key) ? (state.filters[key] || []).includes(value) : state.filters[key] === value);
