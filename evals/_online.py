@@ -11,6 +11,7 @@ A scorer that raises gives an errored score with the reason; the worker carries 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import socket
@@ -202,6 +203,7 @@ class OnlineEvaluator:
         self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = OnlineStats()
         self._task: asyncio.Task[None] | None = None
+        self._clients: dict[str, Any] = {}
         self._stopping = asyncio.Event()
 
     def start(self) -> None:
@@ -297,7 +299,7 @@ class OnlineEvaluator:
                 skipped.append(job)  # a filter only its spans decide
                 return
             async with gate:
-                done.append((job, await score_trace(rule, example, self.client)))
+                done.append((job, await score_trace(rule, example, self._client_for(rule))))
 
         await asyncio.gather(*(one(job) for job in jobs))
         for job in skipped:
@@ -312,6 +314,20 @@ class OnlineEvaluator:
                 self.stats.scores += len(scores)
                 self.stats.errored_scores += sum(1 for s in scores if s.error)
                 self.stats.per_rule[job.rule] = self.stats.per_rule.get(job.rule, 0) + 1
+
+    def _client_for(self, rule: Rule) -> Any:
+        """The model client, its calls marked with the rule (their spans say which rule they
+        were for: their cost is the rule's, and they are not user traffic)."""
+        from ._client import GatewayClient
+
+        if not isinstance(self.client, GatewayClient):
+            return self.client
+        found = self._clients.get(rule.config.name)
+        if found is None:
+            found = copy.copy(self.client)
+            found.headers = {**self.client.headers, "x-spyglass-online-eval": rule.config.name}
+            self._clients[rule.config.name] = found
+        return found
 
     def _metadata_matches(self, rule: Rule, job: Job) -> bool:
         wanted = rule.config.filter.metadata

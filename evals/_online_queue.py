@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, and_, column, delete, func, or_, select, table, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tracing import NewScore, ScoreStore, TraceRecord, read_feed, trim_feed
+from tracing import NewScore, ScoreStore, TraceRecord, trim_feed
 
 from ._online_config import OnlineRule
 from ._online_records import JOBS, STATE
@@ -33,6 +33,7 @@ from ._online_records import JOBS, STATE
 __all__ = ["Job", "OnlineQueue", "sampled"]
 
 TRACES = TraceRecord.__table__  # type: ignore[attr-defined]
+TRACE_FEED = table("trace_feed", column("seq"), column("trace_id"), column("arrived_ns"))
 _FEED = "feed"
 
 
@@ -114,58 +115,68 @@ class OnlineQueue:
     def enqueue(
         self, rules: Sequence[OnlineRule], *, limit: int = 5000, now_ns: int | None = None
     ) -> tuple[int, int, int]:
-        """Turn the next feed rows into jobs; returns (feed rows read, jobs made, dropped)."""
-        after = self.position()
-        feed = read_feed(self.engine, after, limit)
-        if not feed:
-            return 0, 0, 0
+        """Turn the next feed rows into jobs; returns (feed rows read, jobs made, dropped).
+
+        One transaction holds the feed position (its row locked on PostgreSQL; SQLite's write
+        lock) from reading it to moving it: a replica that comes second reads the position
+        the first left, so it never queues a trace again whose job the first has already
+        scored and removed.
+        """
         now = now_ns if now_ns is not None else time.time_ns()
-        arrived: dict[str, int] = {}
-        for row in feed:
-            arrived.setdefault(row["trace_id"], row["arrived_ns"])
-        with self.engine.connect() as connection:
+        dialect_insert = pg_insert if self.postgres else sqlite_insert
+        state = STATE.c
+        with self.engine.begin() as connection:
+            connection.execute(
+                dialect_insert(STATE).values(name=_FEED, value=0).on_conflict_do_nothing()
+            )
+            position = select(state.value).where(state.name == _FEED)
+            if self.postgres:
+                position = position.with_for_update()
+            after = int(connection.execute(position).scalar() or 0)
+            f = TRACE_FEED.c
+            feed = connection.execute(
+                select(f.seq, f.trace_id, f.arrived_ns)
+                .where(f.seq > after)
+                .order_by(f.seq)
+                .limit(limit)
+            ).all()
+            if not feed:
+                return 0, 0, 0
+            arrived: dict[str, int] = {}
+            for row in feed:
+                arrived.setdefault(row.trace_id, row.arrived_ns)
             traces = connection.execute(
                 select(TRACES).where(TRACES.c.trace_id.in_(list(arrived)))
             ).all()
-        jobs = [
-            {
-                "rule": rule.name,
-                "trace_id": trace.trace_id,
-                "status": "pending",
-                "due_ns": arrived[trace.trace_id] + int(rule.delay_seconds * 1e9),
-                "claimed_by": None,
-                "lease_until_ns": None,
-                "attempts": 0,
-                "created_ns": now,
-            }
-            for trace in traces
-            for rule in rules
-            if rule.enabled
-            and sampled(rule.name, trace.trace_id, rule.sample_rate)
-            and matches(rule, trace)
-        ]
-        room = max(0, self.queue_size - self.depth())
-        dropped = max(0, len(jobs) - room)
-        made = self._insert_ignoring(jobs[:room])
-        last = feed[-1]["seq"]
-        self._advance(last)
+            jobs = [
+                {
+                    "rule": rule.name,
+                    "trace_id": trace.trace_id,
+                    "status": "pending",
+                    "due_ns": arrived[trace.trace_id] + int(rule.delay_seconds * 1e9),
+                    "claimed_by": None,
+                    "lease_until_ns": None,
+                    "attempts": 0,
+                    "created_ns": now,
+                }
+                for trace in traces
+                for rule in rules
+                if rule.enabled
+                and sampled(rule.name, trace.trace_id, rule.sample_rate)
+                and matches(rule, trace)
+            ]
+            count = select(func.count()).select_from(JOBS)
+            before = int(connection.execute(count).scalar() or 0)
+            room = max(0, self.queue_size - before)
+            dropped = max(0, len(jobs) - room)
+            if jobs[:room]:
+                connection.execute(dialect_insert(JOBS).on_conflict_do_nothing(), jobs[:room])
+            # executemany's rowcount is -1 on SQLite: the new jobs are what the count gained.
+            made = int(connection.execute(count).scalar() or 0) - before
+            last = feed[-1].seq
+            connection.execute(update(STATE).where(state.name == _FEED).values(value=last))
+        trim_feed(self.engine, last)
         return len(feed), made, dropped
-
-    def _advance(self, seq: int) -> None:
-        """Move the feed position forward (never back: replicas race harmlessly), and trim
-        the feed behind it."""
-        statement = (pg_insert if self.postgres else sqlite_insert)(STATE).values(
-            name=_FEED, value=seq
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"value": func.max(STATE.c.value, statement.excluded.value)}
-            if not self.postgres
-            else {"value": func.greatest(STATE.c.value, statement.excluded.value)},
-        )
-        with self.engine.begin() as connection:
-            connection.execute(statement)
-        trim_feed(self.engine, seq)
 
     def backfill(
         self,

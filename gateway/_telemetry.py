@@ -148,8 +148,9 @@ def _request_attributes(
     user = headers.get("x-spyglass-user-id") or body.get("user")
     if isinstance(user, str) and user:
         attributes["user.id"] = user
-    if headers.get("x-spyglass-online-eval"):  # a judge's call of online evaluation
-        attributes["spyglass.online_eval"] = True
+    rule = headers.get("x-spyglass-online-eval")
+    if rule:  # a judge's call of online evaluation: its rule
+        attributes["spyglass.online_eval.rule"] = rule[:100]
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") in (
         "json_object",

@@ -437,7 +437,7 @@ def _own_client(settings: Settings, app: FastAPI) -> Any:
     )
     limit = settings.online_evals.concurrency
     return GatewayClient(
-        http, Throttle(limit), headers={"x-spyglass-online-eval": "1"}, timeout=120
+        http, Throttle(limit), headers={"x-spyglass-online-eval": "online-evals"}, timeout=120
     )
 
 

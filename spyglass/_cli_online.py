@@ -36,10 +36,10 @@ def list_command(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The rules, and how many traces each has waiting in the queue."""
+    """The rules, what each has waiting in the queue, and what its judges' calls cost."""
     settings = load(config)
     rules = _rules(settings)
-    waiting = _waiting(settings) if rules else {}
+    waiting, costs = _waiting(settings) if rules else ({}, {})
     shown = [
         {
             "name": rule.config.name,
@@ -49,6 +49,8 @@ def list_command(
             "filter": rule.config.filter.model_dump(exclude_defaults=True),
             "scorers": [s.name for s in rule.scorers],
             "waiting": waiting.get(rule.config.name, 0),
+            "judge_calls": costs.get(rule.config.name, {}).get("calls", 0),
+            "judge_cost_usd": costs.get(rule.config.name, {}).get("cost"),
         }
         for rule in rules
     ]
@@ -63,7 +65,7 @@ def list_command(
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("rule", "sample", "delay", "filter", "scorers", "waiting"):
+    for column in ("rule", "sample", "delay", "filter", "scorers", "waiting", "judge calls"):
         table.add_column(column)
     for rule in shown:
         table.add_row(
@@ -73,22 +75,26 @@ def list_command(
             ", ".join(f"{k}={v}" for k, v in rule["filter"].items()) or "all traces",
             ", ".join(rule["scorers"]),
             str(rule["waiting"]),
+            f"{rule['judge_calls']}"
+            + (f" (${rule['judge_cost_usd']:.4f})" if rule["judge_cost_usd"] is not None else ""),
         )
     out.print(table)
 
 
-def _waiting(settings: Any) -> dict[str, int]:
+def _waiting(settings: Any) -> tuple[dict[str, int], dict[str, Any]]:
+    """Traces waiting per rule, and each rule's judge calls and their cost (all time)."""
     from sqlalchemy import inspect
 
     from evals import OnlineQueue
+    from tracing import TraceStore, online_eval_costs
 
     from ._db import create_store_engine
 
     engine = create_store_engine(settings.database_url_value())
     try:
         if not inspect(engine).has_table("online_eval_jobs"):
-            return {}
-        return OnlineQueue(engine).waiting()
+            return {}, {}
+        return OnlineQueue(engine).waiting(), online_eval_costs(TraceStore(engine))
     finally:
         engine.dispose()
 
@@ -145,7 +151,7 @@ async def _drain(settings: Any, engine: Any, rule: Any, total: int) -> None:
     concurrency = settings.online_evals.concurrency
     async with open_gateway(settings, engine, server=None, concurrency=concurrency) as gateway:
         client = GatewayClient(
-            gateway.http, Throttle(concurrency), headers={"x-spyglass-online-eval": "1"}
+            gateway.http, Throttle(concurrency), headers={"x-spyglass-online-eval": "online-evals"}
         )
         worker = OnlineEvaluator(engine, TraceStore(engine), settings.online_evals, [rule], client)
         columns = (*Progress.get_default_columns()[:2], BarColumn(), MofNCompleteColumn())

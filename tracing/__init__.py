@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         get_trace,
         list_sessions,
         list_traces,
+        online_eval_costs,
         usage_stats,
     )
     from ._records import SpanRecord, TraceRecord
@@ -118,6 +119,7 @@ _MODULES = {
     "get_trace": "._queries",
     "list_sessions": "._queries",
     "list_traces": "._queries",
+    "online_eval_costs": "._queries",
     "normalize": "._normalize",
     "project_filter": "._api",
     "span_json": "._shapes",
@@ -174,6 +176,7 @@ __all__ = [
     "list_traces",
     "load_price_map",
     "normalize",
+    "online_eval_costs",
     "parse_score_filter",
     "project_filter",
     "read_feed",

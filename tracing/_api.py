@@ -296,8 +296,11 @@ def trace_api(store: TraceStore, *, project_of: ProjectOf | None = None) -> APIR
         ] = None,
         group_by: Literal["model", "provider", "key", "none"] = "none",
         source: Annotated[
-            Literal["all", "gateway", "app"],
-            Query(description="gateway: calls the gateway served; app: calls seen over OTLP only"),
+            Literal["all", "gateway", "app", "online_evals"],
+            Query(
+                description="gateway: calls the gateway served; app: calls seen over OTLP only; "
+                "online_evals: online evaluation's judge calls (the others leave them out)"
+            ),
         ] = "all",
     ) -> dict[str, Any]:
         """LLM calls (each once), errors, latency p50/p95, TTFT, tokens and cost per bucket."""

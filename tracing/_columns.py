@@ -37,6 +37,7 @@ SPAN_COLUMNS = (
     "attributes",
     "events",
     "content",
+    "online_eval",
     "search_text",
     "attribute_tokens",
 )

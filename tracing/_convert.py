@@ -177,6 +177,7 @@ def build_row(
         "content": content or None,
         "prompt": prompt,
         "project": _text(attributes.get("spyglass.project")),
+        "online_eval": _text(attributes.get("spyglass.online_eval.rule")),
     }
 
 

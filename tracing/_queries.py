@@ -37,6 +37,7 @@ __all__ = [
     "get_trace",
     "list_sessions",
     "list_traces",
+    "online_eval_costs",
     "usage_stats",
 ]
 
@@ -407,7 +408,7 @@ def list_sessions(
 
 
 GroupBy = Literal["model", "provider", "key", "none"]
-Source = Literal["all", "gateway", "app"]
+Source = Literal["all", "gateway", "app", "online_evals"]
 _GATEWAY_SCOPE = "spyglass.gateway"
 _GROUP_COLUMNS = {"model": SPANS.c.model, "provider": SPANS.c.provider, "key": SPANS.c.key_id}
 
@@ -428,8 +429,9 @@ def usage_stats(
     Each call counts once: not the gateway's attempts (their request span counts), nor an
     app's span that wraps a call beneath it (see ``TraceStore``). ``source`` keeps only the
     calls the gateway served (``gateway``: its request spans, here or from another Spyglass)
-    or only those seen over OTLP alone (``app``). ``project`` counts only that project's calls
-    (the spans' own ``project``).
+    or only those seen over OTLP alone (``app``). Online evaluation's judge calls are not user
+    traffic: every source but ``online_evals`` (them alone) leaves them out. ``project``
+    counts only that project's calls (the spans' own ``project``).
     """
     if end_ns <= start_ns:
         raise QueryError("end", "must be after start")
@@ -439,8 +441,8 @@ def usage_stats(
         raise QueryError("bucket", "too many buckets for the range (at most 10000)")
     if group_by != "none" and group_by not in _GROUP_COLUMNS:
         raise QueryError("group_by", "expected model, provider, key or none")
-    if source not in ("all", "gateway", "app"):
-        raise QueryError("source", "expected all, gateway or app")
+    if source not in ("all", "gateway", "app", "online_evals"):
+        raise QueryError("source", "expected all, gateway, app or online_evals")
     s = SPANS.c
     group_column = _GROUP_COLUMNS.get(group_by)
     columns: list[Any] = [
@@ -465,6 +467,10 @@ def usage_stats(
         query = query.where(s.scope_name == _GATEWAY_SCOPE)
     elif source == "app":
         query = query.where(or_(s.scope_name.is_(None), s.scope_name != _GATEWAY_SCOPE))
+    if source == "online_evals":
+        query = query.where(s.online_eval.is_not(None))
+    else:
+        query = query.where(s.online_eval.is_(None))
     if project is not None:
         query = query.where(s.project == project)
     buckets: dict[tuple[int, Any], dict[str, Any]] = {}
@@ -517,3 +523,26 @@ def _percentile(values: list[float], q: float) -> float | None:
     low = math.floor(position)
     high = math.ceil(position)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def online_eval_costs(store: TraceStore, *, since_ns: int | None = None) -> dict[str, Any]:
+    """What each online rule's judges cost: ``{rule: {"calls", "cost"}}`` (cost None when no
+    call of it had a known price), counted once per call as usage statistics count them."""
+    s = SPANS.c
+    query = (
+        select(s.online_eval, func.count().label("calls"), func.sum(s.cost).label("cost"))
+        .where(
+            s.online_eval.is_not(None),
+            s.kind.in_(("llm", "embedding")),
+            s.is_attempt.is_(False),
+            s.wraps_call.is_(False),
+        )
+        .group_by(s.online_eval)
+    )
+    if since_ns is not None:
+        query = query.where(s.start_ns >= since_ns)
+    with store.engine.connect() as connection:
+        return {
+            row.online_eval: {"calls": int(row.calls), "cost": row.cost}
+            for row in connection.execute(query)
+        }

@@ -62,6 +62,9 @@ class SpanRecord(SQLModel, table=True):
     )
     events: list[Any] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     content: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    online_eval: str | None = Field(
+        default=None, max_length=100, description="the online rule a judge's call was for"
+    )
     search_text: str | None = Field(
         default=None, sa_type=Text, description="name and message text, for text search"
     )

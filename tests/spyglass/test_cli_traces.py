@@ -384,7 +384,11 @@ def test_markup_in_names_is_shown_as_written(store: TraceStore) -> None:
         (["list", "--attr", "=v"], 2, "error: --attr: expected KEY=VALUE"),
         (["list", "--cursor", "bogus!"], 2, "error: --cursor: not a cursor this API returned"),
         (["list", "--limit", "0"], 2, "error: --limit: expected 1 to 500"),
-        (["list", "--sort", "size"], 2, "error: --sort: expected start, duration, cost or score:NAME"),
+        (
+            ["list", "--sort", "size"],
+            2,
+            "error: --sort: expected start, duration, cost or score:NAME",
+        ),
         (["list", "--status", "fine"], 2, "error: --status: expected ok or error"),
         (["list", "--min-cost", "-1"], 2, "error: --min-cost: expected 0 or more"),
         (["prune", "--older-than", "soon"], 2, "error: --older-than: expected a time like"),
