@@ -24,7 +24,10 @@ class RuleFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(default=None, description="the trace's (first) model")
-    prompt: str | None = Field(default=None, description="a prompt name, or name/version")
+    prompt: str | None = Field(
+        default=None,
+        description="a prompt name, name/version, or name@label (the version the label holds)",
+    )
     name: str | None = Field(default=None, description="the root span's name")
     project: str | None = None
     service: str | None = Field(default=None, description="the root span's service.name")

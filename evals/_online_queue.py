@@ -48,12 +48,19 @@ def sampled(rule: str, trace_id: str, rate: float) -> bool:
     return int.from_bytes(digest[:8], "big") < rate * 2**64
 
 
-def matches(rule: OnlineRule, trace: Any) -> bool:
-    """The rule's filters a trace's summary can decide (the rest, metadata, need its spans)."""
+def matches(rule: OnlineRule, trace: Any, labels: dict[str, str | None] | None = None) -> bool:
+    """The rule's filters a trace's summary can decide (the rest, metadata, need its spans).
+
+    ``labels`` has, for a rule whose prompt filter names a label (``support@production``),
+    the version the label holds now (``support/7``), or None when it holds none.
+    """
     f = rule.filter
     if f.model is not None and trace.model != f.model:
         return False
-    if f.prompt is not None and not (
+    if f.prompt is not None and "@" in f.prompt:
+        if labels is None or labels.get(rule.name) is None or trace.prompt != labels[rule.name]:
+            return False
+    elif f.prompt is not None and not (
         trace.prompt == f.prompt or (trace.prompt or "").startswith(f.prompt + "/")
     ):
         return False
@@ -123,6 +130,7 @@ class OnlineQueue:
         scored and removed.
         """
         now = now_ns if now_ns is not None else time.time_ns()
+        labels = self.labels(rules)
         dialect_insert = pg_insert if self.postgres else sqlite_insert
         state = STATE.c
         with self.engine.begin() as connection:
@@ -163,7 +171,7 @@ class OnlineQueue:
                 for rule in rules
                 if rule.enabled
                 and sampled(rule.name, trace.trace_id, rule.sample_rate)
-                and matches(rule, trace)
+                and matches(rule, trace, labels)
             ]
             count = select(func.count()).select_from(JOBS)
             before = int(connection.execute(count).scalar() or 0)
@@ -178,6 +186,23 @@ class OnlineQueue:
         trim_feed(self.engine, last)
         return len(feed), made, dropped
 
+    def labels(self, rules: Sequence[OnlineRule]) -> dict[str, str | None]:
+        """For each rule filtering on a prompt label: the ``name/version`` it holds now."""
+        from prompts import PromptError, PromptStore
+
+        found: dict[str, str | None] = {}
+        for rule in rules:
+            if rule.filter.prompt is None or "@" not in rule.filter.prompt:
+                continue
+            try:
+                version = PromptStore(self.engine).get(
+                    rule.filter.prompt, project=rule.filter.project
+                )
+                found[rule.name] = f"{version.name}/{version.version}"
+            except PromptError:  # no such prompt or label (yet): the rule takes nothing
+                found[rule.name] = None
+        return found
+
     def backfill(
         self,
         rule: OnlineRule,
@@ -188,6 +213,7 @@ class OnlineQueue:
     ) -> int:
         """Queue the rule's sample of past traces (started since ``since_ns``), due now."""
         now = time.time_ns()
+        labels = self.labels([rule])
         t = TRACES.c
         query = select(TRACES).where(t.start_ns >= since_ns)
         if until_ns is not None:
@@ -199,9 +225,8 @@ class OnlineQueue:
                 query.order_by(t.start_ns)
             )
             for trace in result:
-                if not (
-                    sampled(rule.name, trace.trace_id, rule.sample_rate) and matches(rule, trace)
-                ):
+                taken = sampled(rule.name, trace.trace_id, rule.sample_rate)
+                if not (taken and matches(rule, trace, labels)):
                     continue
                 batch.append(
                     {

@@ -421,3 +421,43 @@ def test_two_servers_on_postgres_score_every_trace_once_when_one_is_killed(
         assert traces is not None and traces >= 8  # b's at least; a's as far as it wrote them
     finally:
         engine.dispose()
+
+
+async def test_a_rule_for_a_prompt_label_follows_the_label(
+    settings_from: Callable[..., Settings],
+) -> None:
+    """``where: {prompt: greet@production}`` takes the traces of the version the label holds
+    now: move the label and the rule follows."""
+    from prompts import PromptStore
+
+    config = {
+        "model_list": [MODEL],
+        "online_evals": online(rule(where={"prompt": "greet@production"})),
+    }
+    async with running_app(settings_from(config)) as client:
+        state = client._transport.app.state  # type: ignore[attr-defined]
+        prompts = PromptStore(state.engine)
+        for text in ("Hello {{name}}", "Hi {{name}}"):
+            prompts.push("greet", text)
+        prompts.set_label("greet", "production", 1)
+
+        async def call() -> str:
+            answer = await client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "m",
+                    "prompt": {"name": "greet", "version": 1, "variables": {"name": "Ann"}},
+                },
+            )
+            assert answer.status_code == 200, answer.text
+            return answer.headers["x-spyglass-trace-id"]
+
+        first = await call()
+        assert state.tracing.pipeline.flush()
+        scores = ScoreStore(state.engine)
+        await wait_for(lambda: scores.for_traces([first])[first])
+        prompts.set_label("greet", "production", 2)  # version 1 no longer holds the label
+        second = await call()
+        assert state.tracing.pipeline.flush()
+        await state.online_evals.drain(timeout=5)
+        assert scores.for_traces([second])[second] == []
