@@ -21,6 +21,15 @@ __all__ = [
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _loads(value: Any) -> Any:
+    """A JSON column's value. orjson reads the text; SQLite hands back a bare number itself,
+    for a column declared JSON has numeric affinity (a JSON scalar such as an expected answer
+    of 42 is stored as the number)."""
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets its directory created and WAL mode for concurrency."""
     parsed = make_url(url)
@@ -34,7 +43,7 @@ def create_store_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
-        json_deserializer=orjson.loads,
+        json_deserializer=_loads,
     )
 
     @event.listens_for(engine, "connect")

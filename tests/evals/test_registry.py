@@ -258,3 +258,12 @@ def test_an_eval_reads_a_registry_version_and_rerun_keeps_it(
         )
         assert bad.exit_code == 2, bad.output
         assert words in " ".join(bad.output.split()), bad.output
+
+
+def test_scalar_answers_read_back_as_they_were_pushed(engine: Engine) -> None:
+    """SQLite stores a JSON scalar in a JSON column as a number: it reads back as one."""
+    store = DatasetStore(engine)
+    values = [42, 55839469742934232, 1.5, True, None, "7", [1, 2], {"a": 1}]
+    store.push("scalars", [NewRow({"q": n}, value) for n, value in enumerate(values)])
+    _, rows = store.rows("scalars")
+    assert [r.expected for r in rows] == values
