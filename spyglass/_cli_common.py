@@ -22,6 +22,7 @@ __all__ = [
     "load",
     "out",
     "pairs",
+    "print_json",
     "safe",
 ]
 
@@ -84,3 +85,12 @@ def pairs(given: list[str], option: str, name: str = "KEY") -> dict[str, str]:
             fail(f"{option}: expected {name}=VALUE, got {pair!r}")
         found[key] = value
     return found
+
+
+def print_json(value: Any) -> None:
+    """One line of JSON on stdout (``--json``), the API's bytes for the API's values."""
+    import sys
+
+    import orjson
+
+    sys.stdout.write(orjson.dumps(value, default=str).decode() + "\n")

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, project_name, safe
+from ._cli_common import (
+    EXIT_NOT_FOUND,
+    ConfigOption,
+    err,
+    fail,
+    load,
+    out,
+    print_json,
+    project_name,
+    safe,
+)
 
 if TYPE_CHECKING:
     from evals import DatasetRow, DatasetStore
@@ -172,7 +182,7 @@ def list_command(
     with _store(config) as store:
         found = store.datasets(project)
     if as_json:
-        _print_json({"data": found})
+        print_json({"data": found})
         return
     if not found:
         out.print("no datasets: push one with `spyglass datasets push FILE`", highlight=False)
@@ -209,7 +219,7 @@ def show_command(
         versions = store.versions(name, project)
         number, rows = store.rows(name, _version(version), project)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "name": name,
                 "version": number,
@@ -238,7 +248,7 @@ def diff_command(
     with _store(config) as store:
         found = store.diff(name, _version(before), _version(after), project)
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     out.print(f"{name}: version {found['before']} -> {found['after']}", highlight=False)
     for title, key, style in (("added", "added", "green"), ("removed", "removed", "red")):
@@ -299,9 +309,3 @@ def _rows_table(rows: list[DatasetRow]) -> Any:
             row.source_trace_id or "",
         )
     return table
-
-
-def _print_json(value: Any) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(value, default=str).decode() + "\n")

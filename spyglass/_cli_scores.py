@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, project_name, safe
+from ._cli_common import (
+    EXIT_NOT_FOUND,
+    ConfigOption,
+    err,
+    fail,
+    load,
+    out,
+    print_json,
+    project_name,
+    safe,
+)
 
 if TYPE_CHECKING:
     from tracing import ScoreStore
@@ -171,7 +181,7 @@ def add_command(
         )
         (made,) = store.create([score], project=project, author=f"cli:{_user()}")
     if as_json:
-        _print_json(made)
+        print_json(made)
         return
     from ._cli_render import score_value
 
@@ -248,7 +258,7 @@ def list_command(
     with _store(config) as store:
         rows, after = store.find(query, limit=limit, cursor=cursor)
     if as_json:
-        _print_json({"data": rows, "next_cursor": after})
+        print_json({"data": rows, "next_cursor": after})
         return
     if not rows:
         out.print("no scores match" if cursor is None else "no more scores", highlight=False)
@@ -324,7 +334,7 @@ def configs_list_command(
     with _store(config, write=True) as store:
         found = store.configs(project, archived=archived)
     if as_json:
-        _print_json({"data": [c.to_dict() for c in found]})
+        print_json({"data": [c.to_dict() for c in found]})
         return
     if not found:
         out.print(
@@ -381,9 +391,3 @@ def configs_archive_command(
     with _store(config, write=True) as store:
         store.archive_config(name, project)
     out.print(f"archived score config {name}", highlight=False)
-
-
-def _print_json(value: Any) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(value).decode() + "\n")

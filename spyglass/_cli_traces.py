@@ -7,7 +7,6 @@ API (``/api/traces``) answers. The store and query modules are imported inside t
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -17,7 +16,17 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from ._cli_common import EXIT_NOT_FOUND, ConfigOption, err, fail, load, out, project_name, safe
+from ._cli_common import (
+    EXIT_NOT_FOUND,
+    ConfigOption,
+    err,
+    fail,
+    load,
+    out,
+    print_json,
+    project_name,
+    safe,
+)
 
 if TYPE_CHECKING:
     from tracing import TraceStore
@@ -114,12 +123,6 @@ def _open_store(config: Path | None) -> Iterator[TraceStore | None]:
         yield TraceStore(engine) if ready else None
     finally:
         engine.dispose()
-
-
-def _print_json(value: Any) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(value).decode() + "\n")
 
 
 @traces_app.command("list")
@@ -224,7 +227,7 @@ def list_command(
                 if as_json:
                     data = scored_traces(store.engine, rows)
     if as_json:
-        _print_json({"data": data if store is not None else [], "next_cursor": next_cursor})
+        print_json({"data": data if store is not None else [], "next_cursor": next_cursor})
         return
     if store is None:
         return
@@ -260,7 +263,7 @@ def show_command(
     if summary is None:
         fail(f"no trace {wanted}", EXIT_NOT_FOUND)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "trace": shown,
                 "spans": shown_spans,

@@ -11,13 +11,11 @@ person's (or a rule's) new score on the same target and name supersedes their ea
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Connection,
     Engine,
@@ -32,6 +30,9 @@ from sqlalchemy import (
     update,
 )
 
+from ._queries import QueryError
+from ._queries import _decode_cursor as decode_cursor
+from ._queries import _encode_cursor as encode_cursor
 from ._records import SPANS, TRACES
 from ._score_records import SCORE_CONFIGS, SCORES
 from ._score_types import (
@@ -57,18 +58,15 @@ __all__ = ["ScoreStore", "score_facets", "score_trend", "scored_trace", "scored_
 
 
 def _encode_cursor(created_ns: int, score_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([created_ns, score_id])).decode().rstrip("=")
+    return encode_cursor([created_ns, score_id])
 
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
     try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        created, score_id = values
-        if isinstance(created, int) and isinstance(score_id, str):
-            return created, score_id
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        pass
-    raise InvalidScoreError("not a cursor this API returned", "cursor")
+        created, score_id = decode_cursor(cursor, int)
+    except QueryError:
+        raise InvalidScoreError("not a cursor this API returned", "cursor") from None
+    return int(created), score_id
 
 
 # The eval tables belong to ``evals``, which this package may not import: named, not modelled.
